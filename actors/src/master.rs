@@ -1,0 +1,13 @@
+//! The master: membership, failure detection and the block location table, as an actix actor
+//! served over QUIC.
+
+pub mod actor;
+pub mod client;
+pub mod daemon;
+pub mod membership;
+pub mod service;
+
+pub use actor::{Master, MasterMsg};
+pub use client::MasterClient;
+pub use daemon::{start_master, MasterConfig, RunningMaster};
+pub use membership::{HeartbeatOutcome, Membership};

@@ -1,0 +1,89 @@
+//! Starting a master: bind the QUIC endpoint, start the actor, serve.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+
+use super::actor::Master;
+use super::service::MasterService;
+use crate::clock::SystemClock;
+use crate::transport::{bind_endpoint, serve, Credentials, TransportError, TransportSettings};
+
+/// Everything a master needs to start.
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Directory for metadata that survives restarts.
+    pub work_dir: Option<PathBuf>,
+    /// Heartbeat period asked of workers.
+    pub heartbeat_interval: Duration,
+    /// Silence after which a worker is lost.
+    pub heartbeat_timeout: Duration,
+    /// QUIC tuning.
+    pub transport: TransportSettings,
+}
+
+impl MasterConfig {
+    /// Defaults: heartbeat every 1 s, lost after 5 s of silence.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            work_dir: None,
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(5),
+            transport: TransportSettings::default(),
+        }
+    }
+}
+
+/// A started master.
+pub struct RunningMaster {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The actor.
+    pub actor: Addr<Master>,
+    endpoint: quinn::Endpoint,
+}
+
+impl RunningMaster {
+    /// Closes every connection and waits briefly for the closes to reach peers.
+    pub async fn shutdown(self) {
+        self.endpoint.close(0u32.into(), b"master shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+/// Starts a master. Must be called inside a running actix `System` on a tokio runtime.
+pub async fn start_master(
+    config: MasterConfig,
+    creds: Arc<Credentials>,
+) -> Result<RunningMaster, TransportError> {
+    if let Some(dir) = &config.work_dir {
+        std::fs::create_dir_all(dir).map_err(|source| TransportError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    }
+    let endpoint = bind_endpoint(config.listen, &creds, &config.transport)?;
+    let addr = endpoint.local_addr().map_err(|source| TransportError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let actor = Master::new(
+        addr.to_string(),
+        config.heartbeat_interval,
+        config.heartbeat_timeout,
+        Arc::new(SystemClock::new()),
+    )
+    .start();
+    tokio::spawn(serve(endpoint.clone(), Arc::new(MasterService::new(actor.clone()))));
+    Ok(RunningMaster {
+        addr,
+        actor,
+        endpoint,
+    })
+}

@@ -1,0 +1,322 @@
+//! Membership and block locations as a pure state machine: every method takes the current time,
+//! nothing reads a clock or a socket, so the logic can be driven by a seeded test harness.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::wire::{BlockId, BlockStats, WorkerState, WorkerStatus};
+
+/// What a worker told the master when it registered.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Stable worker id.
+    pub worker_id: String,
+    /// Address peers reach it at.
+    pub address: String,
+    /// Cores offered.
+    pub cores: u32,
+    /// Memory store budget.
+    pub memory_budget_bytes: u64,
+    /// Process id.
+    pub pid: u32,
+    /// Blocks it still holds.
+    pub blocks: Vec<(BlockId, u64)>,
+}
+
+/// The master's verdict on a message from a worker incarnation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeartbeatOutcome {
+    /// Accepted.
+    Ack,
+    /// Unknown or lost worker: it must register again.
+    ReRegister(String),
+    /// A newer incarnation is registered; the sender is stale.
+    Superseded(u64),
+}
+
+#[derive(Debug, Clone)]
+struct WorkerEntry {
+    reg: Registration,
+    incarnation: u64,
+    state: WorkerState,
+    conn_id: u64,
+    last_seen_ms: u64,
+    stats: BlockStats,
+}
+
+/// Workers known to the master and where blocks live.
+#[derive(Debug)]
+pub struct Membership {
+    heartbeat_timeout_ms: u64,
+    workers: BTreeMap<String, WorkerEntry>,
+    /// block -> (worker id -> size in bytes), alive holders only.
+    locations: BTreeMap<BlockId, BTreeMap<String, u64>>,
+}
+
+impl Membership {
+    /// Empty membership; workers silent for longer than `heartbeat_timeout_ms` are lost.
+    pub fn new(heartbeat_timeout_ms: u64) -> Self {
+        Self {
+            heartbeat_timeout_ms,
+            workers: BTreeMap::new(),
+            locations: BTreeMap::new(),
+        }
+    }
+
+    /// Registers a worker arriving on connection `conn_id`; returns its new incarnation.
+    /// Any older incarnation of the same id is superseded and its block locations dropped.
+    pub fn register(&mut self, now_ms: u64, conn_id: u64, reg: Registration) -> u64 {
+        let id = reg.worker_id.clone();
+        let incarnation = self.workers.get(&id).map_or(1, |w| w.incarnation + 1);
+        self.drop_locations_of(&id);
+        for (block, size) in &reg.blocks {
+            self.locations
+                .entry(block.clone())
+                .or_default()
+                .insert(id.clone(), *size);
+        }
+        let stats = BlockStats {
+            blocks: reg.blocks.len() as u64,
+            memory_used_bytes: reg.blocks.iter().map(|(_, s)| s).sum(),
+            spilled_bytes: 0,
+        };
+        self.workers.insert(
+            id,
+            WorkerEntry {
+                reg,
+                incarnation,
+                state: WorkerState::Alive,
+                conn_id,
+                last_seen_ms: now_ms,
+                stats,
+            },
+        );
+        incarnation
+    }
+
+    /// Checks a message from `(worker_id, incarnation)`; on success refreshes its liveness.
+    fn check(&mut self, now_ms: u64, worker_id: &str, incarnation: u64) -> HeartbeatOutcome {
+        let Some(entry) = self.workers.get_mut(worker_id) else {
+            return HeartbeatOutcome::ReRegister(format!("unknown worker {worker_id}"));
+        };
+        if incarnation < entry.incarnation {
+            return HeartbeatOutcome::Superseded(entry.incarnation);
+        }
+        if incarnation > entry.incarnation {
+            return HeartbeatOutcome::ReRegister(format!(
+                "incarnation {incarnation} of {worker_id} was never registered here"
+            ));
+        }
+        if entry.state == WorkerState::Lost {
+            return HeartbeatOutcome::ReRegister(format!(
+                "{worker_id} was declared lost; its blocks are gone"
+            ));
+        }
+        entry.last_seen_ms = now_ms;
+        HeartbeatOutcome::Ack
+    }
+
+    /// A heartbeat with fresh storage figures.
+    pub fn heartbeat(
+        &mut self,
+        now_ms: u64,
+        worker_id: &str,
+        incarnation: u64,
+        stats: BlockStats,
+    ) -> HeartbeatOutcome {
+        let outcome = self.check(now_ms, worker_id, incarnation);
+        if outcome == HeartbeatOutcome::Ack {
+            if let Some(entry) = self.workers.get_mut(worker_id) {
+                entry.stats = stats;
+            }
+        }
+        outcome
+    }
+
+    /// A block manager gained (`present`) or dropped a block.
+    pub fn block_update(
+        &mut self,
+        now_ms: u64,
+        worker_id: &str,
+        incarnation: u64,
+        block: BlockId,
+        size_bytes: u64,
+        present: bool,
+    ) -> HeartbeatOutcome {
+        let outcome = self.check(now_ms, worker_id, incarnation);
+        if outcome != HeartbeatOutcome::Ack {
+            return outcome;
+        }
+        if present {
+            self.locations
+                .entry(block)
+                .or_default()
+                .insert(worker_id.to_string(), size_bytes);
+        } else if let Some(holders) = self.locations.get_mut(&block) {
+            holders.remove(worker_id);
+            if holders.is_empty() {
+                self.locations.remove(&block);
+            }
+        }
+        HeartbeatOutcome::Ack
+    }
+
+    /// A connection closed: the worker registered on it (if still that incarnation) is lost.
+    pub fn connection_closed(&mut self, conn_id: u64) -> Vec<String> {
+        let ids: Vec<String> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.conn_id == conn_id && w.state == WorkerState::Alive)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            self.mark_lost(id);
+        }
+        ids
+    }
+
+    /// Marks every alive worker silent for longer than the timeout as lost; returns their ids.
+    pub fn expire(&mut self, now_ms: u64) -> Vec<String> {
+        let timeout = self.heartbeat_timeout_ms;
+        let ids: Vec<String> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| {
+                w.state == WorkerState::Alive && now_ms.saturating_sub(w.last_seen_ms) > timeout
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            self.mark_lost(id);
+        }
+        ids
+    }
+
+    fn mark_lost(&mut self, id: &str) {
+        if let Some(entry) = self.workers.get_mut(id) {
+            entry.state = WorkerState::Lost;
+        }
+        self.drop_locations_of(id);
+    }
+
+    fn drop_locations_of(&mut self, id: &str) {
+        self.locations.retain(|_, holders| {
+            holders.remove(id);
+            !holders.is_empty()
+        });
+    }
+
+    /// Alive holders of a block as `(worker id, address)`, ordered by id.
+    pub fn locate(&self, block: &BlockId) -> Vec<(String, String)> {
+        self.locations
+            .get(block)
+            .map(|holders| {
+                holders
+                    .keys()
+                    .filter_map(|id| self.workers.get(id).map(|w| (id.clone(), w.reg.address.clone())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Ids of the alive workers.
+    pub fn alive(&self) -> BTreeSet<String> {
+        self.workers
+            .iter()
+            .filter(|(_, w)| w.state == WorkerState::Alive)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Every known worker's status, ordered by id.
+    pub fn snapshot(&self, now_ms: u64) -> Vec<WorkerStatus> {
+        self.workers
+            .iter()
+            .map(|(id, w)| WorkerStatus {
+                id: id.clone(),
+                address: w.reg.address.clone(),
+                state: w.state,
+                incarnation: w.incarnation,
+                cores: w.reg.cores,
+                memory_budget_bytes: w.reg.memory_budget_bytes,
+                memory_used_bytes: w.stats.memory_used_bytes,
+                spilled_bytes: w.stats.spilled_bytes,
+                blocks: w.stats.blocks,
+                last_heartbeat_ms: now_ms.saturating_sub(w.last_seen_ms),
+                pid: w.reg.pid,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(id: &str, blocks: &[(&str, u64)]) -> Registration {
+        Registration {
+            worker_id: id.into(),
+            address: format!("127.0.0.1:{}", 9000 + id.len()),
+            cores: 2,
+            memory_budget_bytes: 1 << 20,
+            pid: 1,
+            blocks: blocks.iter().map(|(b, s)| (BlockId::new(*b), *s)).collect(),
+        }
+    }
+
+    #[test]
+    fn heartbeats_keep_alive_and_silence_expires() {
+        let mut m = Membership::new(5_000);
+        assert_eq!(m.register(0, 1, reg("a", &[])), 1);
+        assert_eq!(m.register(0, 2, reg("b", &[])), 1);
+        for t in (1_000..=8_000).step_by(1_000) {
+            assert_eq!(m.heartbeat(t, "a", 1, BlockStats::default()), HeartbeatOutcome::Ack);
+        }
+        assert_eq!(m.expire(5_000), Vec::<String>::new());
+        assert_eq!(m.expire(5_001), vec!["b".to_string()]);
+        assert_eq!(m.alive().into_iter().collect::<Vec<_>>(), vec!["a"]);
+        let snap = m.snapshot(8_500);
+        assert_eq!(snap[0].last_heartbeat_ms, 500);
+        assert_eq!(snap[1].state, WorkerState::Lost);
+    }
+
+    #[test]
+    fn lost_worker_must_reregister_and_gets_a_new_incarnation() {
+        let mut m = Membership::new(5_000);
+        m.register(0, 1, reg("a", &[("x", 10)]));
+        assert_eq!(m.locate(&BlockId::new("x")).len(), 1);
+        assert_eq!(m.connection_closed(1), vec!["a".to_string()]);
+        assert!(m.locate(&BlockId::new("x")).is_empty(), "a lost worker's blocks are gone");
+        assert!(matches!(
+            m.heartbeat(1, "a", 1, BlockStats::default()),
+            HeartbeatOutcome::ReRegister(_)
+        ));
+        assert_eq!(m.register(2, 3, reg("a", &[])), 2);
+        assert_eq!(m.heartbeat(3, "a", 1, BlockStats::default()), HeartbeatOutcome::Superseded(2));
+        assert_eq!(m.heartbeat(3, "a", 2, BlockStats::default()), HeartbeatOutcome::Ack);
+    }
+
+    #[test]
+    fn closing_an_old_connection_does_not_lose_a_new_incarnation() {
+        let mut m = Membership::new(5_000);
+        m.register(0, 1, reg("a", &[]));
+        m.register(1, 2, reg("a", &[]));
+        assert!(m.connection_closed(1).is_empty());
+        assert_eq!(m.alive().len(), 1);
+    }
+
+    #[test]
+    fn block_updates_track_holders() {
+        let mut m = Membership::new(5_000);
+        m.register(0, 1, reg("a", &[]));
+        m.register(0, 2, reg("bb", &[]));
+        let x = BlockId::new("x");
+        assert_eq!(m.block_update(1, "bb", 1, x.clone(), 5, true), HeartbeatOutcome::Ack);
+        assert_eq!(m.block_update(1, "a", 1, x.clone(), 5, true), HeartbeatOutcome::Ack);
+        let holders: Vec<_> = m.locate(&x).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(holders, vec!["a", "bb"]);
+        m.block_update(2, "a", 1, x.clone(), 0, false);
+        assert_eq!(m.locate(&x).len(), 1);
+        m.expire(10_000);
+        assert!(m.locate(&x).is_empty());
+    }
+}

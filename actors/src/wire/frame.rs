@@ -1,0 +1,157 @@
+//! Length-prefixed MessagePack frames over any async byte stream.
+
+use serde::{de::DeserializeOwned, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Hard upper bound on one control frame (bulk block bytes are streamed outside frames).
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// Hard upper bound on one streamed body (one block).
+pub const MAX_BODY_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix announced more bytes than the limit allows.
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Announced length.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// The stream ended before a whole frame arrived.
+    #[error("stream ended inside a frame (got {got} of {expected} bytes)")]
+    Truncated {
+        /// Bytes received.
+        got: usize,
+        /// Bytes expected.
+        expected: usize,
+    },
+    /// The stream ended cleanly before any byte of a frame.
+    #[error("stream closed before a frame")]
+    Closed,
+    /// The payload is not a valid MessagePack encoding of the expected type.
+    #[error("malformed frame payload: {0}")]
+    Decode(String),
+    /// The value could not be encoded.
+    #[error("cannot encode frame: {0}")]
+    Encode(String),
+    /// The underlying stream failed.
+    #[error("stream error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Encodes `value` as one frame and writes it.
+pub async fn write_frame<W, T>(writer: &mut W, value: &T) -> Result<(), FrameError>
+where
+    W: AsyncWrite + Unpin,
+    T: Serialize + ?Sized,
+{
+    let payload = encode(value)?;
+    let mut buf = Vec::with_capacity(4 + payload.len());
+    buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    buf.extend_from_slice(&payload);
+    writer.write_all(&buf).await?;
+    Ok(())
+}
+
+/// Encodes a value as a frame payload (without the length prefix).
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, FrameError> {
+    let payload = rmp_serde::to_vec_named(value).map_err(|e| FrameError::Encode(e.to_string()))?;
+    if payload.len() > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge {
+            len: payload.len(),
+            max: MAX_FRAME_BYTES,
+        });
+    }
+    Ok(payload)
+}
+
+/// Reads one frame of at most `max_bytes` payload bytes and decodes it.
+pub async fn read_frame<R, T>(reader: &mut R, max_bytes: usize) -> Result<T, FrameError>
+where
+    R: AsyncRead + Unpin,
+    T: DeserializeOwned,
+{
+    let mut len_buf = [0u8; 4];
+    let got = read_full(reader, &mut len_buf).await?;
+    if got == 0 {
+        return Err(FrameError::Closed);
+    }
+    if got < 4 {
+        return Err(FrameError::Truncated { got, expected: 4 });
+    }
+    let len = u32::from_be_bytes(len_buf) as usize;
+    if len > max_bytes {
+        return Err(FrameError::TooLarge {
+            len,
+            max: max_bytes,
+        });
+    }
+    let mut payload = vec![0u8; len];
+    let got = read_full(reader, &mut payload).await?;
+    if got < len {
+        return Err(FrameError::Truncated { got, expected: len });
+    }
+    rmp_serde::from_slice(&payload).map_err(|e| FrameError::Decode(e.to_string()))
+}
+
+/// Reads until `buf` is full or the stream ends; returns the number of bytes read.
+async fn read_full<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = reader.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn round_trip() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &("hello", 42u32)).await.unwrap();
+        let got: (String, u32) = read_frame(&mut buf.as_slice(), MAX_FRAME_BYTES).await.unwrap();
+        assert_eq!(got, ("hello".to_string(), 42));
+    }
+
+    #[tokio::test]
+    async fn oversized_prefix_is_refused_before_reading() {
+        let mut bytes = (u32::MAX).to_be_bytes().to_vec();
+        bytes.extend_from_slice(b"abc");
+        let err = read_frame::<_, String>(&mut bytes.as_slice(), 1024).await.unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { max: 1024, .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn truncated_payload_is_reported() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &"a longer string").await.unwrap();
+        buf.truncate(buf.len() - 3);
+        let err = read_frame::<_, String>(&mut buf.as_slice(), 1024).await.unwrap_err();
+        assert!(matches!(err, FrameError::Truncated { .. }), "{err}");
+        let err = read_frame::<_, String>(&mut &buf[..2], 1024).await.unwrap_err();
+        assert!(matches!(err, FrameError::Truncated { got: 2, expected: 4 }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn garbage_payload_is_a_decode_error() {
+        let mut bytes = 4u32.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0xc1, 0xc1, 0xc1, 0xc1]);
+        let err = read_frame::<_, String>(&mut bytes.as_slice(), 1024).await.unwrap_err();
+        assert!(matches!(err, FrameError::Decode(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn empty_stream_is_closed() {
+        let err = read_frame::<_, String>(&mut &[][..], 1024).await.unwrap_err();
+        assert!(matches!(err, FrameError::Closed));
+    }
+}

@@ -1,0 +1,276 @@
+//! Message types that travel in frames: the connect-time hello, and one request/response enum
+//! per remote service (master, worker with its block manager).
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of peer opens a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerRole {
+    /// A worker daemon (to the master, or to another worker's block manager).
+    Worker,
+    /// A driver program or a CLI client such as `cinder status`.
+    Client,
+}
+
+/// First frame on the first stream of every connection, sent by the connecting side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    /// The sender's [`crate::wire::PROTOCOL_VERSION`].
+    pub protocol_version: u32,
+    /// What the sender is.
+    pub role: PeerRole,
+    /// A human-readable name for logs (worker id, `cinder status`, ...).
+    pub name: String,
+}
+
+/// The accepting side's answer to [`Hello`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum HelloReply {
+    /// The connection is accepted.
+    Welcome {
+        /// The server's protocol version.
+        protocol_version: u32,
+        /// The server's name (`master`, a worker id).
+        server: String,
+    },
+    /// The connection is refused; the server closes it after this frame.
+    Refused {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// Name of a block held by block managers (`rdd_3_7`, `shuffle_1_2_0`, `user/my-block`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BlockId(pub String);
+
+impl BlockId {
+    /// A block id from any string.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+}
+
+impl std::fmt::Display for BlockId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Storage figures a block manager reports with every heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockStats {
+    /// Bytes of blocks held in memory.
+    pub memory_used_bytes: u64,
+    /// Bytes of blocks spilled to disk.
+    pub spilled_bytes: u64,
+    /// Number of blocks held (memory and disk).
+    pub blocks: u64,
+}
+
+/// Requests to the master.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MasterRequest {
+    /// A worker joins (or re-joins after a restart or a lost connection).
+    RegisterWorker {
+        /// Stable worker id (`--id`, or derived from the work dir).
+        worker_id: String,
+        /// Address other peers use to reach this worker.
+        address: String,
+        /// Cores offered for tasks.
+        cores: u32,
+        /// Byte budget of the worker's memory store.
+        memory_budget_bytes: u64,
+        /// Process id, for operators.
+        pid: u32,
+        /// Blocks the worker still holds, with their sizes (empty on a fresh start).
+        blocks: Vec<(BlockId, u64)>,
+    },
+    /// Periodic liveness signal with storage figures.
+    Heartbeat {
+        /// Sender.
+        worker_id: String,
+        /// The incarnation the master handed out at registration.
+        incarnation: u64,
+        /// Current storage figures.
+        stats: BlockStats,
+    },
+    /// A block manager gained or dropped a block.
+    BlockUpdate {
+        /// Sender.
+        worker_id: String,
+        /// Sender's incarnation.
+        incarnation: u64,
+        /// The block.
+        block_id: BlockId,
+        /// Its size in bytes (ignored when dropped).
+        size_bytes: u64,
+        /// True when added, false when dropped.
+        present: bool,
+    },
+    /// Where does a block live?
+    LocateBlock {
+        /// The block.
+        block_id: BlockId,
+    },
+    /// The cluster state, for `cinder status` and `cinder top`.
+    Status,
+}
+
+/// The master's answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MasterResponse {
+    /// Registration accepted.
+    Registered {
+        /// The new incarnation number of this worker id (1 for the first start).
+        incarnation: u64,
+        /// How often to heartbeat.
+        heartbeat_interval_ms: u64,
+    },
+    /// Heartbeat or update accepted.
+    Ack,
+    /// The master does not know this worker (any more): register again.
+    ReRegister {
+        /// Why.
+        reason: String,
+    },
+    /// A newer incarnation of this worker id is alive; this process must stop.
+    Superseded {
+        /// The live incarnation.
+        current_incarnation: u64,
+    },
+    /// Alive workers that hold a block.
+    Locations {
+        /// `(worker id, address)` pairs, in a stable order.
+        holders: Vec<(String, String)>,
+    },
+    /// Cluster state.
+    Status(ClusterStatus),
+    /// The request failed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Liveness of a worker as the master sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerState {
+    /// Registered and heartbeating.
+    Alive,
+    /// Connection closed or heartbeats missed; its blocks are gone.
+    Lost,
+}
+
+/// One worker in [`ClusterStatus`]. Field names are the `cinder status --json` contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    /// Stable worker id.
+    pub id: String,
+    /// Address peers reach it at.
+    pub address: String,
+    /// `alive` or `lost`.
+    pub state: WorkerState,
+    /// Incarnation number (1 for the first start, +1 per re-registration).
+    pub incarnation: u64,
+    /// Cores offered.
+    pub cores: u32,
+    /// Memory store budget.
+    pub memory_budget_bytes: u64,
+    /// Memory store use.
+    pub memory_used_bytes: u64,
+    /// Bytes spilled to disk.
+    pub spilled_bytes: u64,
+    /// Blocks held.
+    pub blocks: u64,
+    /// Milliseconds since the last heartbeat (or registration).
+    pub last_heartbeat_ms: u64,
+    /// Process id.
+    pub pid: u32,
+}
+
+/// The whole cluster as the master sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// The master's listen address.
+    pub master: String,
+    /// Milliseconds since the master started.
+    pub uptime_ms: u64,
+    /// Every worker ever registered, ordered by id.
+    pub workers: Vec<WorkerStatus>,
+    /// Partitions recomputed from lineage since the master started.
+    pub recomputed_partitions: u64,
+}
+
+/// Requests to a worker (its own service and its block manager).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WorkerRequest {
+    /// Liveness and round-trip probe.
+    Ping,
+    /// Store a block; exactly `len` raw bytes follow this frame on the stream.
+    PutBlock {
+        /// The block.
+        block_id: BlockId,
+        /// Number of body bytes that follow.
+        len: u64,
+    },
+    /// Read a block held by this worker only (no remote lookup).
+    GetBlock {
+        /// The block.
+        block_id: BlockId,
+    },
+    /// Make sure this worker holds a block: if it is not local, locate it through the master and
+    /// copy it from a peer's block manager.
+    FetchBlock {
+        /// The block.
+        block_id: BlockId,
+    },
+    /// Drop a block.
+    RemoveBlock {
+        /// The block.
+        block_id: BlockId,
+    },
+}
+
+/// A worker's answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WorkerResponse {
+    /// Answer to [`WorkerRequest::Ping`].
+    Pong {
+        /// The worker's id.
+        worker_id: String,
+    },
+    /// Block stored.
+    Stored {
+        /// Its size.
+        len: u64,
+    },
+    /// The block follows this frame as `len` raw bytes.
+    Block {
+        /// Its size.
+        len: u64,
+    },
+    /// The block is not here (or nowhere, for a fetch).
+    NotFound {
+        /// The block.
+        block_id: BlockId,
+    },
+    /// The block is now held locally.
+    Fetched {
+        /// Its size.
+        len: u64,
+        /// Where it came from: `local` or the id of the peer it was copied from.
+        source: String,
+    },
+    /// Block dropped (or was not there).
+    Removed {
+        /// Whether it existed.
+        existed: bool,
+    },
+    /// The request failed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}

@@ -1,0 +1,104 @@
+//! The worker's QUIC service: block-manager requests from peers, drivers and clients.
+
+use actix::Addr;
+
+use super::actor::{Worker, WorkerMsg};
+use crate::block_manager::{BlockError, BlockManagerHandle};
+use crate::transport::client::read_body;
+use crate::transport::{PeerInfo, Service, StreamIo};
+use crate::wire::{FrameError, WorkerRequest, WorkerResponse, MAX_BODY_BYTES};
+
+/// Serves [`WorkerRequest`]s.
+pub struct WorkerService {
+    worker_id: String,
+    worker: Addr<Worker>,
+    blocks: BlockManagerHandle,
+}
+
+impl WorkerService {
+    /// A service for the worker `worker_id`.
+    pub fn new(worker_id: String, worker: Addr<Worker>, blocks: BlockManagerHandle) -> Self {
+        Self {
+            worker_id,
+            worker,
+            blocks,
+        }
+    }
+}
+
+fn error(e: impl std::fmt::Display) -> WorkerResponse {
+    WorkerResponse::Error {
+        message: e.to_string(),
+    }
+}
+
+impl Service for WorkerService {
+    type Request = WorkerRequest;
+
+    fn name(&self) -> String {
+        self.worker_id.clone()
+    }
+
+    async fn handle(
+        &self,
+        _peer: &PeerInfo,
+        request: WorkerRequest,
+        io: &mut StreamIo,
+    ) -> Result<(), FrameError> {
+        match request {
+            WorkerRequest::Ping => {
+                let response = match self.worker.send(WorkerMsg::Describe).await {
+                    Ok(info) => WorkerResponse::Pong {
+                        worker_id: info.worker_id,
+                    },
+                    Err(e) => error(e),
+                };
+                io.respond(&response).await
+            }
+            WorkerRequest::PutBlock { block_id, len } => {
+                if len > MAX_BODY_BYTES {
+                    let message = format!("block of {len} bytes exceeds the limit of {MAX_BODY_BYTES}");
+                    return io.respond(&WorkerResponse::Error { message }).await;
+                }
+                let bytes = read_body(&mut io.recv, len).await?;
+                let response = match self.blocks.put(block_id, bytes).await {
+                    Ok(len) => WorkerResponse::Stored { len },
+                    Err(e) => error(e),
+                };
+                io.respond(&response).await
+            }
+            WorkerRequest::GetBlock { block_id } => match self.blocks.get_local(&block_id).await {
+                Ok(Some(bytes)) => {
+                    io.respond(&WorkerResponse::Block {
+                        len: bytes.len() as u64,
+                    })
+                    .await?;
+                    io.send
+                        .write_chunk(bytes)
+                        .await
+                        .map_err(|e| FrameError::Io(std::io::Error::other(e)))
+                }
+                Ok(None) => io.respond(&WorkerResponse::NotFound { block_id }).await,
+                Err(e) => io.respond(&error(e)).await,
+            },
+            WorkerRequest::FetchBlock { block_id } => {
+                let response = match self.blocks.fetch(&block_id).await {
+                    Ok(outcome) => WorkerResponse::Fetched {
+                        len: outcome.len,
+                        source: outcome.source,
+                    },
+                    Err(BlockError::NotFound(block_id)) => WorkerResponse::NotFound { block_id },
+                    Err(e) => error(e),
+                };
+                io.respond(&response).await
+            }
+            WorkerRequest::RemoveBlock { block_id } => {
+                let response = match self.blocks.remove(&block_id).await {
+                    Ok(existed) => WorkerResponse::Removed { existed },
+                    Err(e) => error(e),
+                };
+                io.respond(&response).await
+            }
+        }
+    }
+}
