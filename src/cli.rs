@@ -1,0 +1,160 @@
+//! The `cinder` command line (clap). Flags and environment variables here are a public
+//! contract: scripts call them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::size::ByteSize;
+
+/// Cinder: a fault-tolerant cluster runtime for machine learning.
+#[derive(Debug, Parser)]
+#[command(name = "cinder", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log level (error, warn, info, debug, trace) or a full filter; RUST_LOG overrides it.
+    #[arg(long, global = true, env = "CINDER_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every `cinder` subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a cluster CA and member credentials in DIR.
+    Init(InitArgs),
+    /// Run the master daemon.
+    Master(MasterArgs),
+    /// Run a worker daemon.
+    Worker(WorkerArgs),
+    /// Show the cluster's workers and their state.
+    Status(StatusArgs),
+    /// Run an embedded cluster (master + N workers) in the foreground until Ctrl-C.
+    Local(LocalArgs),
+}
+
+/// `cinder init DIR`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to write the credentials to (created if missing; never overwritten).
+    pub dir: PathBuf,
+}
+
+/// Options every daemon and client needs to join a cluster.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Cluster credentials directory written by `cinder init`.
+    #[arg(long = "cluster", env = "CINDER_CLUSTER", value_name = "DIR")]
+    pub cluster: PathBuf,
+}
+
+/// `cinder master`.
+#[derive(Debug, Clone, Args)]
+pub struct MasterArgs {
+    #[command(flatten)]
+    /// Credentials.
+    pub cluster: ClusterArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7077", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Directory for master metadata that survives restarts.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Heartbeat period asked of workers, in milliseconds.
+    #[arg(long, env = "CINDER_HEARTBEAT_INTERVAL_MS", default_value_t = 1000)]
+    pub heartbeat_interval_ms: u64,
+    /// Silence after which a worker is declared lost, in milliseconds.
+    #[arg(long, env = "CINDER_HEARTBEAT_TIMEOUT_MS", default_value_t = 5000)]
+    pub heartbeat_timeout_ms: u64,
+    /// Write the bound address to this file once listening (for launchers).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub addr_file: Option<PathBuf>,
+}
+
+/// `cinder worker`.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    /// Credentials.
+    pub cluster: ClusterArgs,
+    /// The master's address (host:port or cinder://host:port).
+    #[arg(long, env = "CINDER_MASTER", value_name = "ADDR")]
+    pub master: String,
+    /// Directory for spilled blocks and scratch files [default: a new temporary directory].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Cores offered for tasks [default: all cores of the host].
+    #[arg(long, value_name = "N")]
+    pub cores: Option<u32>,
+    /// Memory budget of the block store, e.g. 512MiB or 4GiB.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB")]
+    pub memory: ByteSize,
+    /// Address to listen on for peers.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Address peers should use to reach this worker [default: the bound address].
+    #[arg(long, value_name = "ADDR")]
+    pub advertise: Option<SocketAddr>,
+    /// Stable worker id [default: derived from the host name and work dir].
+    #[arg(long, env = "CINDER_WORKER_ID", value_name = "ID")]
+    pub id: Option<String>,
+    /// Write the bound address to this file once listening (for launchers).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub addr_file: Option<PathBuf>,
+}
+
+/// `cinder status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    /// Credentials.
+    pub cluster: ClusterArgs,
+    /// The master's address.
+    #[arg(long, env = "CINDER_MASTER", value_name = "ADDR")]
+    pub master: String,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cinder local`.
+#[derive(Debug, Clone, Args)]
+pub struct LocalArgs {
+    /// Number of worker processes.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub workers: usize,
+    /// Cores offered by each worker.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub cores: u32,
+    /// Memory budget of each worker, e.g. 512MiB.
+    #[arg(long, default_value = "512MiB", value_name = "SIZE")]
+    pub memory: ByteSize,
+    /// Directory for the cluster's credentials, work dirs and logs [default: a temporary
+    /// directory removed on exit].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// The hidden command line of daemon processes started by the embedded cluster launcher from
+/// any executable: `<exe> __cinder-daemon master|worker ...`.
+#[derive(Debug, Parser)]
+#[command(name = "cinder-daemon")]
+pub struct DaemonCli {
+    /// Log level or filter.
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    /// Which daemon.
+    #[command(subcommand)]
+    pub daemon: DaemonCommand,
+}
+
+/// Daemons the launcher can start.
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// A master.
+    Master(MasterArgs),
+    /// A worker.
+    Worker(WorkerArgs),
+}

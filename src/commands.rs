@@ -1,0 +1,106 @@
+//! One function per `cinder` subcommand.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cinder::cli::{Cli, Command, InitArgs, LocalArgs, StatusArgs};
+use cinder::runtime::master::MasterClient;
+use cinder::runtime::transport::endpoint::{client_endpoint, resolve};
+use cinder::runtime::transport::{Credentials, TransportSettings};
+use cinder::runtime::wire::PeerRole;
+use cinder::{Context, LocalCluster};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init(args) => init(&args),
+        Command::Master(args) => Ok(cinder::daemon::run_master(&args)?),
+        Command::Worker(args) => Ok(cinder::daemon::run_worker(&args)?),
+        Command::Status(args) => status(&args),
+        Command::Local(args) => local(&args, &cli.log_level),
+    }
+}
+
+fn init(args: &InitArgs) -> anyhow::Result<()> {
+    Credentials::init(&args.dir)?;
+    println!("cluster credentials written to {}", args.dir.display());
+    println!("  ca.pem, member.pem: certificates; ca.key, member.key: private keys (mode 0600)");
+    println!("copy the directory to every host and pass it as --cluster (or CINDER_CLUSTER)");
+    Ok(())
+}
+
+fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    let creds = Credentials::load(&args.cluster.cluster)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let status = runtime.block_on(async {
+        let addr = resolve(&args.master).await?;
+        let endpoint = client_endpoint(addr, &creds, &TransportSettings::default())?;
+        let client =
+            MasterClient::connect_addr(&endpoint, addr, PeerRole::Client, "cinder status").await?;
+        let status = client.status().await;
+        endpoint.close(0u32.into(), b"done");
+        let _ = tokio::time::timeout(Duration::from_millis(300), endpoint.wait_idle()).await;
+        status
+    });
+    let status = status.with_context(|| format!("cannot get status from master {}", args.master))?;
+    if args.json {
+        println!("{}", cinder::status::to_json(&status));
+    } else {
+        print!("{}", cinder::status::to_table(&status));
+    }
+    Ok(())
+}
+
+fn local(args: &LocalArgs, log_level: &str) -> anyhow::Result<()> {
+    let mut builder = LocalCluster::builder()
+        .workers(args.workers)
+        .cores(args.cores)
+        .memory_bytes(args.memory.0)
+        .log_level(log_level);
+    if let Some(dir) = &args.dir {
+        builder = builder.dir(dir);
+    }
+    let mut cluster = builder.start().context("starting the embedded cluster")?;
+    {
+        let cx = Context::connect(cluster.master_addr(), cluster.cluster_dir())?;
+        cx.wait_for_workers(args.workers, Duration::from_secs(30))?;
+    }
+    println!("cinder local cluster is up: 1 master, {} workers", args.workers);
+    println!("  master:      {}", cluster.master_addr());
+    println!("  credentials: {}", cluster.cluster_dir().display());
+    println!("  logs:        {}", cluster.log_dir().display());
+    println!(
+        "attach with:  cinder status --cluster {} --master {}",
+        cluster.cluster_dir().display(),
+        cluster.master_addr()
+    );
+    println!("press Ctrl-C to stop");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let died = runtime.block_on(async {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = cinder::daemon::shutdown_signal() => return None,
+                _ = tick.tick() => {
+                    let gone = cluster.exited();
+                    if gone.iter().any(|(name, _)| name == "master") {
+                        return Some(gone);
+                    }
+                    for (name, status) in gone {
+                        eprintln!("warning: {name} exited ({status}); see {}", cluster.log_dir().display());
+                    }
+                }
+            }
+        }
+    });
+    println!("stopping the embedded cluster");
+    cluster.stop();
+    match died {
+        None => Ok(()),
+        Some(gone) => anyhow::bail!("the master exited: {gone:?}"),
+    }
+}

@@ -1,0 +1,268 @@
+//! [`Context`]: the driver's entry point to a cluster, embedded or remote.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cinder_actors::block_manager::FetchOutcome;
+use cinder_actors::master::MasterClient;
+use cinder_actors::transport::endpoint::{client_endpoint, resolve};
+use cinder_actors::transport::{Credentials, PeerPool, TransportSettings};
+use cinder_actors::wire::{
+    BlockId, ClusterStatus, PeerRole, WorkerRequest, WorkerResponse, WorkerState,
+};
+
+use crate::local::{LocalCluster, LocalClusterBuilder};
+use crate::{Error, Result};
+
+/// How long [`Context::local`] waits for every worker to register.
+const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection from a driver program to a Cinder cluster.
+///
+/// The API is blocking: the context owns a small tokio runtime and must not be used from
+/// inside another async runtime.
+///
+/// ```no_run
+/// let cx = cinder::Context::local(2)?;
+/// let status = cx.status()?;
+/// assert_eq!(status.workers.len(), 2);
+/// # Ok::<(), cinder::Error>(())
+/// ```
+pub struct Context {
+    master: MasterClient,
+    peers: PeerPool,
+    endpoint: quinn::Endpoint,
+    runtime: tokio::runtime::Runtime,
+    cluster: Option<LocalCluster>,
+}
+
+impl Context {
+    /// Starts an embedded cluster of `workers` worker processes (plus a master) on 127.0.0.1
+    /// and connects to it; the cluster stops when the context is dropped.
+    ///
+    /// Daemons are started from the current executable, so a program calling this must let
+    /// those processes become daemons: this function does that itself when it is reached in a
+    /// daemon process, but anything `main` does before calling it also runs there. Call
+    /// [`crate::daemon::maybe_run_daemon`] first thing in `main` to avoid that.
+    pub fn local(workers: usize) -> Result<Self> {
+        Self::local_with(LocalCluster::builder().workers(workers))
+    }
+
+    /// Like [`Context::local`] with full control over the embedded cluster.
+    pub fn local_with(builder: LocalClusterBuilder) -> Result<Self> {
+        crate::daemon::maybe_run_daemon();
+        let cluster = builder.start()?;
+        let expected = cluster.workers().len();
+        let mut cx = Self::connect(cluster.master_addr(), cluster.cluster_dir())?;
+        cx.cluster = Some(cluster);
+        cx.wait_for_workers(expected, REGISTRATION_TIMEOUT)?;
+        Ok(cx)
+    }
+
+    /// Connects to the master at `master` (`host:port` or `cinder://host:port`) with the
+    /// credentials in `cluster_dir`.
+    pub fn connect(master: &str, cluster_dir: impl AsRef<Path>) -> Result<Self> {
+        let creds = Credentials::load_shared(cluster_dir.as_ref())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("cinder-driver")
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Io {
+                path: "tokio runtime".into(),
+                source,
+            })?;
+        let (endpoint, master, peers) = runtime.block_on(connect(master, &creds))?;
+        Ok(Self {
+            master,
+            peers,
+            endpoint,
+            runtime,
+            cluster: None,
+        })
+    }
+
+    /// The master's address.
+    pub fn master_addr(&self) -> SocketAddr {
+        self.master.conn().addr()
+    }
+
+    /// The embedded cluster, when this context started one.
+    pub fn local_cluster(&self) -> Option<&LocalCluster> {
+        self.cluster.as_ref()
+    }
+
+    /// The embedded cluster, mutably (to kill or restart workers in tests).
+    pub fn local_cluster_mut(&mut self) -> Option<&mut LocalCluster> {
+        self.cluster.as_mut()
+    }
+
+    /// The cluster state as the master sees it.
+    pub fn status(&self) -> Result<ClusterStatus> {
+        Ok(self.runtime.block_on(self.master.status())?)
+    }
+
+    /// Waits (bounded by `timeout`) until at least `n` workers are alive.
+    pub fn wait_for_workers(&self, n: usize, timeout: Duration) -> Result<ClusterStatus> {
+        self.wait_for_status(&format!("{n} alive workers"), timeout, |status| {
+            alive(status) >= n
+        })
+    }
+
+    /// Polls the master (every 50 ms, bounded by `timeout`) until `done` holds.
+    pub fn wait_for_status(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&ClusterStatus) -> bool,
+    ) -> Result<ClusterStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.status()?;
+            if done(&status) {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: what.to_string(),
+                    after_ms: timeout.as_millis() as u64,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stores a raw byte block on worker `worker_id` (streamed over QUIC).
+    pub fn put_block(&self, worker_id: &str, block_id: &BlockId, bytes: Bytes) -> Result<u64> {
+        let request = WorkerRequest::PutBlock {
+            block_id: block_id.clone(),
+            len: bytes.len() as u64,
+        };
+        self.runtime.block_on(async {
+            let conn = self.worker_conn(worker_id).await?;
+            match conn.request_with_body(&request, bytes).await? {
+                WorkerResponse::Stored { len } => Ok(len),
+                other => Err(worker_error(worker_id, other)),
+            }
+        })
+    }
+
+    /// Reads a block held by worker `worker_id` (no lookup elsewhere); `None` if absent.
+    pub fn get_block(&self, worker_id: &str, block_id: &BlockId) -> Result<Option<Bytes>> {
+        let request = WorkerRequest::GetBlock {
+            block_id: block_id.clone(),
+        };
+        self.runtime.block_on(async {
+            let conn = self.worker_conn(worker_id).await?;
+            let (response, body) = conn
+                .request_body(&request, |r: &WorkerResponse| match r {
+                    WorkerResponse::Block { len } => Some(*len),
+                    _ => None,
+                })
+                .await?;
+            match response {
+                WorkerResponse::Block { .. } => Ok(body),
+                WorkerResponse::NotFound { .. } => Ok(None),
+                other => Err(worker_error(worker_id, other)),
+            }
+        })
+    }
+
+    /// Asks worker `worker_id` to hold a block, copying it from whichever worker has it
+    /// (through the block-manager protocol) when it is not already local.
+    pub fn fetch_block(&self, worker_id: &str, block_id: &BlockId) -> Result<Option<FetchOutcome>> {
+        let request = WorkerRequest::FetchBlock {
+            block_id: block_id.clone(),
+        };
+        self.runtime.block_on(async {
+            let conn = self.worker_conn(worker_id).await?;
+            match conn.request(&request).await? {
+                WorkerResponse::Fetched { len, source } => Ok(Some(FetchOutcome { len, source })),
+                WorkerResponse::NotFound { .. } => Ok(None),
+                other => Err(worker_error(worker_id, other)),
+            }
+        })
+    }
+
+    /// Drops a block from worker `worker_id`; true if it was there.
+    pub fn remove_block(&self, worker_id: &str, block_id: &BlockId) -> Result<bool> {
+        let request = WorkerRequest::RemoveBlock {
+            block_id: block_id.clone(),
+        };
+        self.runtime.block_on(async {
+            let conn = self.worker_conn(worker_id).await?;
+            match conn.request(&request).await? {
+                WorkerResponse::Removed { existed } => Ok(existed),
+                other => Err(worker_error(worker_id, other)),
+            }
+        })
+    }
+
+    /// Round trip of a ping to worker `worker_id`.
+    pub fn ping_worker(&self, worker_id: &str) -> Result<Duration> {
+        self.runtime.block_on(async {
+            let conn = self.worker_conn(worker_id).await?;
+            let start = Instant::now();
+            match conn.request(&WorkerRequest::Ping).await? {
+                WorkerResponse::Pong { .. } => Ok(start.elapsed()),
+                other => Err(worker_error(worker_id, other)),
+            }
+        })
+    }
+
+    async fn worker_conn(&self, worker_id: &str) -> Result<cinder_actors::transport::PeerConn> {
+        let status = self.master.status().await?;
+        let worker = status
+            .workers
+            .iter()
+            .find(|w| w.id == worker_id && w.state == WorkerState::Alive)
+            .ok_or_else(|| Error::UnknownWorker(worker_id.to_string()))?;
+        let addr = resolve(&worker.address).await?;
+        Ok(self.peers.get(addr).await?)
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        self.endpoint.close(0u32.into(), b"driver done");
+        let endpoint = self.endpoint.clone();
+        let _ = self.runtime.block_on(async {
+            tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await
+        });
+        // The embedded cluster (if any) stops when `cluster` is dropped after this.
+    }
+}
+
+fn alive(status: &ClusterStatus) -> usize {
+    status
+        .workers
+        .iter()
+        .filter(|w| w.state == WorkerState::Alive)
+        .count()
+}
+
+fn worker_error(worker_id: &str, response: WorkerResponse) -> Error {
+    let message = match response {
+        WorkerResponse::Error { message } => message,
+        other => format!("unexpected answer {other:?}"),
+    };
+    Error::Worker {
+        worker: worker_id.to_string(),
+        message,
+    }
+}
+
+async fn connect(
+    master: &str,
+    creds: &Arc<Credentials>,
+) -> Result<(quinn::Endpoint, MasterClient, PeerPool)> {
+    let addr = resolve(master).await?;
+    let endpoint = client_endpoint(addr, creds, &TransportSettings::default())?;
+    let name = format!("driver-{}", std::process::id());
+    let client = MasterClient::connect_addr(&endpoint, addr, PeerRole::Client, &name).await?;
+    let peers = PeerPool::new(endpoint.clone(), PeerRole::Client, &name);
+    Ok((endpoint, client, peers))
+}

@@ -1,0 +1,181 @@
+//! Running the daemons: `cinder master`, `cinder worker`, and the same daemons started by the
+//! embedded cluster launcher from any executable (the same-binary model).
+//!
+//! A program that uses [`crate::Context::local`] is re-executed as its own workers; the launcher
+//! passes [`DAEMON_MARKER`] as the first argument, and [`maybe_run_daemon`] (called by
+//! `Context::local`, or explicitly at the top of `main`) turns such a process into the daemon.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Parser;
+use cinder_actors::master::{start_master, MasterConfig};
+use cinder_actors::transport::Credentials;
+use cinder_actors::worker::{start_worker, SessionEnd, WorkerConfig};
+use tracing::{error, info};
+
+use crate::cli::{DaemonCli, DaemonCommand, MasterArgs, WorkerArgs};
+use crate::{Error, Result};
+
+/// First argument that marks a process as a daemon started by the launcher.
+pub const DAEMON_MARKER: &str = "__cinder-daemon";
+/// Environment variable carrying the launcher's pid; the daemon exits when that parent dies.
+pub const PARENT_PID_ENV: &str = "CINDER_PARENT_PID";
+
+/// If this process was started by the embedded cluster launcher, runs the daemon it asks for
+/// and exits the process; otherwise returns at once. Call it first thing in `main` of programs
+/// that start embedded clusters (so nothing else runs in the daemon processes).
+pub fn maybe_run_daemon() {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).map(|a| a.as_os_str()) != Some(DAEMON_MARKER.as_ref()) {
+        return;
+    }
+    args.remove(1);
+    let cli = DaemonCli::parse_from(args);
+    crate::logging::init_logging(&cli.log_level);
+    let result = match &cli.daemon {
+        DaemonCommand::Master(args) => run_master(args),
+        DaemonCommand::Worker(args) => run_worker(args),
+    };
+    let code = match result {
+        Ok(()) => 0,
+        Err(e) => {
+            error!("daemon failed: {e}");
+            eprintln!("error: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn actix_system() -> actix::SystemRunner {
+    actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+/// Runs a master until SIGINT or SIGTERM.
+pub fn run_master(args: &MasterArgs) -> Result<()> {
+    watch_parent();
+    let creds = Credentials::load_shared(&args.cluster.cluster)?;
+    let mut config = MasterConfig::new(args.listen);
+    config.work_dir = args.work_dir.clone();
+    config.heartbeat_interval = Duration::from_millis(args.heartbeat_interval_ms.max(10));
+    config.heartbeat_timeout = Duration::from_millis(args.heartbeat_timeout_ms.max(20));
+    let addr_file = args.addr_file.clone();
+    actix_system().block_on(async move {
+        let master = start_master(config, creds).await?;
+        info!(addr = %master.addr, "master listening");
+        if let Some(file) = &addr_file {
+            write_addr_file(file, &master.addr.to_string())?;
+        }
+        shutdown_signal().await;
+        info!("master shutting down");
+        master.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Runs a worker until SIGINT or SIGTERM (or until a newer incarnation supersedes it).
+pub fn run_worker(args: &WorkerArgs) -> Result<()> {
+    watch_parent();
+    let creds = Credentials::load_shared(&args.cluster.cluster)?;
+    let work_dir = match &args.work_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("cinder-worker-{}", std::process::id())),
+    };
+    let cores = args.cores.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+    });
+    let config = WorkerConfig {
+        master: args.master.clone(),
+        listen: args.listen,
+        advertise: args.advertise,
+        work_dir,
+        worker_id: args.id.clone(),
+        cores,
+        memory_budget_bytes: args.memory.0,
+        transport: Default::default(),
+    };
+    let addr_file = args.addr_file.clone();
+    actix_system().block_on(async move {
+        let mut worker = start_worker(config, creds).await?;
+        info!(id = %worker.worker_id, addr = %worker.addr, advertised = %worker.advertised, "worker listening");
+        if let Some(file) = &addr_file {
+            write_addr_file(file, &worker.advertised.to_string())?;
+        }
+        let outcome = tokio::select! {
+            _ = shutdown_signal() => None,
+            end = worker.session_ended() => Some(end),
+        };
+        info!("worker shutting down");
+        worker.shutdown().await;
+        match outcome {
+            None => Ok(()),
+            Some(SessionEnd::Superseded { current_incarnation }) => Err(Error::Launch(format!(
+                "superseded by incarnation {current_incarnation} of the same worker id"
+            ))),
+        }
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Writes `content` to `path` atomically (write a sibling, then rename).
+fn write_addr_file(path: &Path, content: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::write(&tmp, content).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// When started by a launcher, exit as soon as the launcher is gone, so daemons never outlive
+/// a killed parent.
+fn watch_parent() {
+    let Some(parent) = std::env::var(PARENT_PID_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+    else {
+        return;
+    };
+    let parent_alive = move || {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() == parent }
+    };
+    if !parent_alive() {
+        std::process::exit(1);
+    }
+    std::thread::Builder::new()
+        .name("parent-watch".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(200));
+            if !parent_alive() {
+                eprintln!("launcher process {parent} is gone; exiting");
+                std::process::exit(1);
+            }
+        })
+        .expect("parent watch thread");
+}
