@@ -98,11 +98,11 @@ impl TransportError {
             },
             E::TransportError(t) if is_crypto(t.code) => Self::Refused {
                 addr,
-                reason: format!("TLS handshake failed: {t}"),
+                reason: format!("TLS handshake failed (are both sides using credentials from the same `cinder init`?): {t}"),
             },
             E::ConnectionClosed(c) if is_crypto(c.error_code) => Self::Refused {
                 addr,
-                reason: format!("peer rejected our credentials ({c})"),
+                reason: format!("peer rejected our credentials; are both sides using the same `cinder init`? ({c})"),
             },
             E::ApplicationClosed(c) => Self::ConnectionLost {
                 addr,
