@@ -44,7 +44,8 @@ fn status(args: &StatusArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_millis(300), endpoint.wait_idle()).await;
         status
     });
-    let status = status.with_context(|| format!("cannot get status from master {}", args.master))?;
+    let status =
+        status.with_context(|| format!("cannot get status from master {}", args.master))?;
     if args.json {
         println!("{}", cinder::status::to_json(&status));
     } else {
@@ -67,7 +68,10 @@ fn local(args: &LocalArgs, log_level: &str) -> anyhow::Result<()> {
         let cx = Context::connect(cluster.master_addr(), cluster.cluster_dir())?;
         cx.wait_for_workers(args.workers, Duration::from_secs(30))?;
     }
-    println!("cinder local cluster is up: 1 master, {} workers", args.workers);
+    println!(
+        "cinder local cluster is up: 1 master, {} workers",
+        args.workers
+    );
     println!("  master:      {}", cluster.master_addr());
     println!("  credentials: {}", cluster.cluster_dir().display());
     println!("  logs:        {}", cluster.log_dir().display());

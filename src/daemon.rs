@@ -9,10 +9,10 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;
 
-use clap::Parser;
 use cinder_actors::master::{start_master, MasterConfig};
 use cinder_actors::transport::Credentials;
 use cinder_actors::worker::{start_worker, SessionEnd, WorkerConfig};
+use clap::Parser;
 use tracing::{error, info};
 
 use crate::cli::{DaemonCli, DaemonCommand, MasterArgs, WorkerArgs};
@@ -89,9 +89,9 @@ pub fn run_worker(args: &WorkerArgs) -> Result<()> {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("cinder-worker-{}", std::process::id())),
     };
-    let cores = args.cores.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
-    });
+    let cores = args
+        .cores
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let config = WorkerConfig {
         master: args.master.clone(),
         listen: args.listen,

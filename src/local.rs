@@ -156,7 +156,10 @@ impl LocalCluster {
             create_dir(&root.join(sub))?;
         }
         let cluster_dir = root.join("cluster");
-        if !cluster_dir.join(cinder_actors::transport::credentials::CA_CERT_FILE).exists() {
+        if !cluster_dir
+            .join(cinder_actors::transport::credentials::CA_CERT_FILE)
+            .exists()
+        {
             Credentials::init(&cluster_dir)?;
         }
         let mut cluster = Self {
@@ -367,8 +370,12 @@ fn create_dir(path: &Path) -> Result<()> {
 }
 
 fn spawn(cmd: &mut Command, name: &str) -> Result<Child> {
-    cmd.spawn()
-        .map_err(|e| Error::Launch(format!("cannot start {name} from {:?}: {e}", cmd.get_program())))
+    cmd.spawn().map_err(|e| {
+        Error::Launch(format!(
+            "cannot start {name} from {:?}: {e}",
+            cmd.get_program()
+        ))
+    })
 }
 
 /// Waits (bounded) until a daemon writes its address file; fails early if it exits.

@@ -11,7 +11,10 @@ use cinder::BlockId;
 use common::*;
 
 fn pattern(len: usize, seed: u8) -> Bytes {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect::<Vec<_>>().into()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect::<Vec<_>>()
+        .into()
 }
 
 #[test]
@@ -19,21 +22,41 @@ fn a_block_put_on_one_worker_is_read_from_another() {
     let cx = local_context("blocks-remote", 2);
     let id = BlockId::new("user/remote");
     let data = pattern(3 << 20, 9);
-    assert_eq!(cx.put_block("worker-1", &id, data.clone()).unwrap(), data.len() as u64);
+    assert_eq!(
+        cx.put_block("worker-1", &id, data.clone()).unwrap(),
+        data.len() as u64
+    );
     assert_eq!(cx.get_block("worker-1", &id).unwrap().as_ref(), Some(&data));
-    assert_eq!(cx.get_block("worker-2", &id).unwrap(), None, "not copied yet");
+    assert_eq!(
+        cx.get_block("worker-2", &id).unwrap(),
+        None,
+        "not copied yet"
+    );
 
     let outcome = cx.fetch_block("worker-2", &id).unwrap().expect("found");
     assert_eq!(outcome.source, "worker-1");
     assert_eq!(outcome.len, data.len() as u64);
-    assert_eq!(cx.get_block("worker-2", &id).unwrap().as_ref(), Some(&data), "same bytes");
+    assert_eq!(
+        cx.get_block("worker-2", &id).unwrap().as_ref(),
+        Some(&data),
+        "same bytes"
+    );
     // A second fetch is served locally.
-    assert_eq!(cx.fetch_block("worker-2", &id).unwrap().unwrap().source, "local");
-    assert_eq!(cx.fetch_block("worker-2", &BlockId::new("missing")).unwrap(), None);
+    assert_eq!(
+        cx.fetch_block("worker-2", &id).unwrap().unwrap().source,
+        "local"
+    );
+    assert_eq!(
+        cx.fetch_block("worker-2", &BlockId::new("missing"))
+            .unwrap(),
+        None
+    );
 
     // Both copies are visible to the master with the next heartbeat.
     cx.wait_for_status("two blocks reported", Duration::from_secs(5), |s| {
-        s.workers.iter().all(|w| w.blocks == 1 && w.memory_used_bytes == data.len() as u64)
+        s.workers
+            .iter()
+            .all(|w| w.blocks == 1 && w.memory_used_bytes == data.len() as u64)
     })
     .unwrap();
 }
@@ -50,13 +73,17 @@ fn large_blocks_stream_and_budgets_hold() {
 
     // 96 MiB budget: a block that would pass it is refused with a clear error.
     let too_much = Bytes::from(vec![0u8; 40 << 20]);
-    let err = cx.put_block("worker-1", &BlockId::new("overflow"), too_much).unwrap_err();
+    let err = cx
+        .put_block("worker-1", &BlockId::new("overflow"), too_much)
+        .unwrap_err();
     assert!(err.to_string().contains("does not fit"), "{err}");
     assert!(cx.remove_block("worker-1", &id).unwrap());
     assert!(!cx.remove_block("worker-1", &id).unwrap());
     assert_eq!(cx.get_block("worker-1", &id).unwrap(), None);
-    cx.wait_for_status("no blocks left", Duration::from_secs(5), |s| s.workers[0].blocks == 0)
-        .unwrap();
+    cx.wait_for_status("no blocks left", Duration::from_secs(5), |s| {
+        s.workers[0].blocks == 0
+    })
+    .unwrap();
 }
 
 #[test]

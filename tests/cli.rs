@@ -12,12 +12,29 @@ use common::*;
 
 #[test]
 fn bad_flags_are_named() {
-    let out = run_cinder(&["worker", "--cluster", "/nonexistent", "--master", "127.0.0.1:1", "--memory", "lots"]);
+    let out = run_cinder(&[
+        "worker",
+        "--cluster",
+        "/nonexistent",
+        "--master",
+        "127.0.0.1:1",
+        "--memory",
+        "lots",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--memory") && stderr.contains("\"lots\""), "{stderr}");
+    assert!(
+        stderr.contains("--memory") && stderr.contains("\"lots\""),
+        "{stderr}"
+    );
 
-    let out = run_cinder(&["master", "--cluster", "/nonexistent/dir", "--listen", "127.0.0.1:0"]);
+    let out = run_cinder(&[
+        "master",
+        "--cluster",
+        "/nonexistent/dir",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/dir/ca.pem"), "{stderr}");
@@ -31,7 +48,13 @@ fn bad_flags_are_named() {
 fn start_local(dir: &std::path::Path, workers: &str) -> (ChildGuard, String, String) {
     let mut guard = ChildGuard::spawn(
         Command::new(cinder_bin())
-            .args(["local", "--workers", workers, "--dir", dir.to_str().unwrap()])
+            .args([
+                "local",
+                "--workers",
+                workers,
+                "--dir",
+                dir.to_str().unwrap(),
+            ])
             .env("CINDER_LOG_LEVEL", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -48,8 +71,14 @@ fn start_local(dir: &std::path::Path, workers: &str) -> (ChildGuard, String, Str
     });
     let (mut master, mut creds) = (None, None);
     while master.is_none() || creds.is_none() {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("cinder local banner");
-        let field = |prefix: &str| line.trim().strip_prefix(prefix).map(|v| v.trim().to_string());
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("cinder local banner");
+        let field = |prefix: &str| {
+            line.trim()
+                .strip_prefix(prefix)
+                .map(|v| v.trim().to_string())
+        };
         master = master.or(field("master:"));
         creds = creds.or(field("credentials:"));
     }
@@ -58,12 +87,21 @@ fn start_local(dir: &std::path::Path, workers: &str) -> (ChildGuard, String, Str
 
 fn status_json(creds: &str, master: &str) -> serde_json::Value {
     let out = run_cinder(&["status", "--cluster", creds, "--master", master, "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
 fn pids(status: &serde_json::Value) -> Vec<u32> {
-    status["workers"].as_array().unwrap().iter().map(|w| w["pid"].as_u64().unwrap() as u32).collect()
+    status["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["pid"].as_u64().unwrap() as u32)
+        .collect()
 }
 
 #[test]
@@ -74,7 +112,17 @@ fn local_cluster_serves_status_and_stops_its_children_on_sigterm() {
     let workers = status["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2);
     for w in workers {
-        for field in ["id", "address", "state", "cores", "memory_budget_bytes", "memory_used_bytes", "spilled_bytes", "blocks", "last_heartbeat_ms"] {
+        for field in [
+            "id",
+            "address",
+            "state",
+            "cores",
+            "memory_budget_bytes",
+            "memory_used_bytes",
+            "spilled_bytes",
+            "blocks",
+            "last_heartbeat_ms",
+        ] {
             assert!(!w[field].is_null(), "field {field} missing in {w}");
         }
         assert_eq!(w["state"], "alive");
@@ -98,9 +146,11 @@ fn children_never_outlive_a_sigkilled_launcher() {
     guard.signal(libc::SIGKILL);
     guard.wait_exit(Duration::from_secs(5));
     for pid in children {
-        wait_for(&format!("worker {pid} to exit"), Duration::from_secs(10), || {
-            (!process_alive(pid)).then_some(())
-        });
+        wait_for(
+            &format!("worker {pid} to exit"),
+            Duration::from_secs(10),
+            || (!process_alive(pid)).then_some(()),
+        );
     }
 }
 
@@ -108,34 +158,67 @@ fn children_never_outlive_a_sigkilled_launcher() {
 fn worker_retries_an_unreachable_master_with_backoff_then_joins() {
     let dir = test_dir("cli-backoff");
     let creds = dir.join("cluster");
-    assert!(run_cinder(&["init", creds.to_str().unwrap()]).status.success());
+    assert!(run_cinder(&["init", creds.to_str().unwrap()])
+        .status
+        .success());
     // Reserve a port, then free it for the master that comes later.
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let master = format!("127.0.0.1:{port}");
     let log = dir.join("worker.log");
     let _worker = ChildGuard::spawn(
         Command::new(cinder_bin())
-            .args(["worker", "--cluster", creds.to_str().unwrap(), "--master", &master, "--id", "patient"])
+            .args([
+                "worker",
+                "--cluster",
+                creds.to_str().unwrap(),
+                "--master",
+                &master,
+                "--id",
+                "patient",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap()),
     );
-    wait_for("two retries in the worker log", Duration::from_secs(40), || {
-        (read(&log).matches("master unreachable").count() >= 2).then_some(())
-    });
+    wait_for(
+        "two retries in the worker log",
+        Duration::from_secs(40),
+        || (read(&log).matches("master unreachable").count() >= 2).then_some(()),
+    );
     let text = read(&log);
-    assert!(text.contains("retrying in 250 ms") && text.contains("retrying in 500 ms"), "{text}");
+    assert!(
+        text.contains("retrying in 250 ms") && text.contains("retrying in 500 ms"),
+        "{text}"
+    );
 
     let _master = ChildGuard::spawn(
         Command::new(cinder_bin())
-            .args(["master", "--cluster", creds.to_str().unwrap(), "--listen", &master])
+            .args([
+                "master",
+                "--cluster",
+                creds.to_str().unwrap(),
+                "--listen",
+                &master,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
     wait_for("the worker to register", Duration::from_secs(30), || {
-        let out = run_cinder(&["status", "--cluster", creds.to_str().unwrap(), "--master", &master, "--json"]);
+        let out = run_cinder(&[
+            "status",
+            "--cluster",
+            creds.to_str().unwrap(),
+            "--master",
+            &master,
+            "--json",
+        ]);
         let status: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        (status["workers"][0]["id"] == "patient" && status["workers"][0]["state"] == "alive").then_some(())
+        (status["workers"][0]["id"] == "patient" && status["workers"][0]["state"] == "alive")
+            .then_some(())
     });
 }

@@ -10,7 +10,11 @@ use common::*;
 
 fn state_of(cx: &cinder::Context, id: &str) -> (WorkerState, u64) {
     let status = cx.status().unwrap();
-    let w = status.workers.iter().find(|w| w.id == id).expect("worker listed");
+    let w = status
+        .workers
+        .iter()
+        .find(|w| w.id == id)
+        .expect("worker listed");
     (w.state, w.incarnation)
 }
 
@@ -32,7 +36,12 @@ fn workers_register_with_their_resources() {
     // Heartbeats keep flowing: the age stays below the timeout over several intervals.
     std::thread::sleep(Duration::from_millis(700));
     for w in cx.status().unwrap().workers {
-        assert!(w.last_heartbeat_ms < 1500, "{} silent for {} ms", w.id, w.last_heartbeat_ms);
+        assert!(
+            w.last_heartbeat_ms < 1500,
+            "{} silent for {} ms",
+            w.id,
+            w.last_heartbeat_ms
+        );
         assert_eq!(w.state, WorkerState::Alive);
     }
 }
@@ -43,23 +52,44 @@ fn sigkilled_worker_is_lost_within_timeout_and_comes_back_on_restart() {
     let killed_at = Instant::now();
     cx.local_cluster_mut().unwrap().kill_worker(0).unwrap();
     cx.wait_for_status("worker-1 lost", Duration::from_secs(10), |s| {
-        s.workers.iter().any(|w| w.id == "worker-1" && w.state == WorkerState::Lost)
+        s.workers
+            .iter()
+            .any(|w| w.id == "worker-1" && w.state == WorkerState::Lost)
     })
     .unwrap();
     let detection = killed_at.elapsed();
     // Timeout 1500 ms, checked every 100 ms; allow scheduling slack on a loaded 2-core box.
-    assert!(detection < Duration::from_millis(1500 + 1500), "detected after {detection:?}");
-    assert!(detection >= Duration::from_millis(1000), "declared lost too early: {detection:?}");
-    assert_eq!(state_of(&cx, "worker-2").0, WorkerState::Alive, "the other worker is untouched");
+    assert!(
+        detection < Duration::from_millis(1500 + 1500),
+        "detected after {detection:?}"
+    );
+    assert!(
+        detection >= Duration::from_millis(1000),
+        "declared lost too early: {detection:?}"
+    );
+    assert_eq!(
+        state_of(&cx, "worker-2").0,
+        WorkerState::Alive,
+        "the other worker is untouched"
+    );
 
     cx.local_cluster_mut().unwrap().restart_worker(0).unwrap();
     cx.wait_for_status("worker-1 alive again", Duration::from_secs(20), |s| {
-        s.workers.iter().any(|w| w.id == "worker-1" && w.state == WorkerState::Alive)
+        s.workers
+            .iter()
+            .any(|w| w.id == "worker-1" && w.state == WorkerState::Alive)
     })
     .unwrap();
-    assert_eq!(state_of(&cx, "worker-1"), (WorkerState::Alive, 2), "a new incarnation");
+    assert_eq!(
+        state_of(&cx, "worker-1"),
+        (WorkerState::Alive, 2),
+        "a new incarnation"
+    );
     let log = read(&cx.local_cluster().unwrap().log_dir().join("master.log"));
-    assert!(log.contains("worker lost: no heartbeat within the timeout worker=worker-1"), "{log}");
+    assert!(
+        log.contains("worker lost: no heartbeat within the timeout worker=worker-1"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -75,7 +105,11 @@ fn clean_shutdown_is_detected_at_once_by_the_closed_connection() {
     })
     .unwrap();
     // Well under the 1500 ms heartbeat timeout: the close frame told the master.
-    assert!(stopped_at.elapsed() < Duration::from_millis(1200), "{:?}", stopped_at.elapsed());
+    assert!(
+        stopped_at.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        stopped_at.elapsed()
+    );
     let log = read(&cx.local_cluster().unwrap().log_dir().join("master.log"));
     assert!(log.contains("worker lost: connection closed"), "{log}");
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cinder::runtime::transport::endpoint::{client_endpoint, ALPN};
-use cinder::runtime::transport::{credentials::SERVER_NAME, Credentials, PeerConn, TransportError, TransportSettings};
+use cinder::runtime::transport::{
+    credentials::SERVER_NAME, Credentials, PeerConn, TransportError, TransportSettings,
+};
 use cinder::runtime::wire::{MasterRequest, MasterResponse, PeerRole};
 use common::*;
 
@@ -27,7 +29,10 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn status_works(cx: &cinder::Context) {
@@ -40,14 +45,25 @@ fn foreign_credentials_are_refused_and_the_master_keeps_serving() {
     let cx = local_context("foreign-creds", 1);
     let master = cx.master_addr().to_string();
     let other = test_dir("foreign-creds-other").join("cluster");
-    assert!(run_cinder(&["init", other.to_str().unwrap()]).status.success());
+    assert!(run_cinder(&["init", other.to_str().unwrap()])
+        .status
+        .success());
 
-    let out = run_cinder(&["status", "--cluster", other.to_str().unwrap(), "--master", &master]);
+    let out = run_cinder(&[
+        "status",
+        "--cluster",
+        other.to_str().unwrap(),
+        "--master",
+        &master,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "one-line error: {stderr}");
     assert!(stderr.contains(&master), "names the address: {stderr}");
-    assert!(stderr.contains("refused") || stderr.contains("certificate"), "{stderr}");
+    assert!(
+        stderr.contains("refused") || stderr.contains("certificate"),
+        "{stderr}"
+    );
 
     // The library reports the same refusal as a typed, non-retryable error.
     let creds = Credentials::load(&other).unwrap();
@@ -55,7 +71,9 @@ fn foreign_credentials_are_refused_and_the_master_keeps_serving() {
     let err = rt.block_on(async {
         let addr: SocketAddr = master.parse().unwrap();
         let endpoint = client_endpoint(addr, &creds, &TransportSettings::default()).unwrap();
-        PeerConn::connect(&endpoint, addr, PeerRole::Client, "intruder").await.unwrap_err()
+        PeerConn::connect(&endpoint, addr, PeerRole::Client, "intruder")
+            .await
+            .unwrap_err()
     });
     assert!(matches!(err, TransportError::Refused { .. }), "{err}");
     assert!(!err.is_retryable());
@@ -94,7 +112,10 @@ fn a_client_without_a_certificate_gets_nothing() {
     }
     status_works(&cx);
     let log = read(&cx.local_cluster().unwrap().log_dir().join("master.log"));
-    assert!(log.contains("connection rejected during handshake"), "{log}");
+    assert!(
+        log.contains("connection rejected during handshake"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -120,10 +141,15 @@ fn garbage_on_the_wire_closes_only_the_offending_stream_or_connection() {
         send.write_all(&noise(7, 64)).await.unwrap();
         send.finish().unwrap();
         let closed = tokio::time::timeout(Duration::from_secs(10), conn.closed()).await;
-        assert!(closed.is_ok(), "the master closes a connection whose hello is malformed");
+        assert!(
+            closed.is_ok(),
+            "the master closes a connection whose hello is malformed"
+        );
 
         // 3-5. After a valid hello: truncated, oversized and undecodable frames.
-        let peer = PeerConn::connect(&endpoint, addr, PeerRole::Client, "fuzzer").await.unwrap();
+        let peer = PeerConn::connect(&endpoint, addr, PeerRole::Client, "fuzzer")
+            .await
+            .unwrap();
         let truncated = {
             let mut b = 100u32.to_be_bytes().to_vec();
             b.extend_from_slice(&noise(3, 10));
@@ -139,7 +165,8 @@ fn garbage_on_the_wire_closes_only_the_offending_stream_or_connection() {
             let (mut send, mut recv) = peer.open().await.unwrap();
             send.write_all(&bad).await.unwrap();
             send.finish().unwrap();
-            let answer = tokio::time::timeout(Duration::from_secs(10), recv.read_to_end(1024)).await;
+            let answer =
+                tokio::time::timeout(Duration::from_secs(10), recv.read_to_end(1024)).await;
             assert!(matches!(answer, Ok(Err(_)) | Ok(Ok(_))), "the stream ends");
             if let Ok(Ok(bytes)) = answer {
                 assert!(bytes.is_empty(), "no answer to a bad frame");
@@ -151,7 +178,12 @@ fn garbage_on_the_wire_closes_only_the_offending_stream_or_connection() {
     });
     status_works(&cx);
     let log = read(&cx.local_cluster().unwrap().log_dir().join("master.log"));
-    for needle in ["malformed hello", "stream ended inside a frame", "exceeds the limit", "malformed frame payload"] {
+    for needle in [
+        "malformed hello",
+        "stream ended inside a frame",
+        "exceeds the limit",
+        "malformed frame payload",
+    ] {
         assert!(log.contains(needle), "master log lacks {needle:?}:\n{log}");
     }
 }
@@ -159,14 +191,26 @@ fn garbage_on_the_wire_closes_only_the_offending_stream_or_connection() {
 #[test]
 fn status_against_an_unreachable_master_fails_in_one_line() {
     let dir = test_dir("unreachable").join("cluster");
-    assert!(run_cinder(&["init", dir.to_str().unwrap()]).status.success());
+    assert!(run_cinder(&["init", dir.to_str().unwrap()])
+        .status
+        .success());
     // A bound but silent UDP port: nothing answers QUIC there.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap().to_string();
-    let out = run_cinder(&["status", "--cluster", dir.to_str().unwrap(), "--master", &addr, "--json"]);
+    let out = run_cinder(&[
+        "status",
+        "--cluster",
+        dir.to_str().unwrap(),
+        "--master",
+        &addr,
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(&addr) && stderr.contains("cannot reach"), "{stderr}");
+    assert!(
+        stderr.contains(&addr) && stderr.contains("cannot reach"),
+        "{stderr}"
+    );
 }

@@ -80,7 +80,9 @@ impl Handler<BlockManagerMsg> for BlockManager {
                 Ok(size) => BlockManagerReply::Stored(size),
                 Err(e) => BlockManagerReply::Failed(e),
             },
-            BlockManagerMsg::Get { block_id } => BlockManagerReply::Block(self.memory.get(&block_id)),
+            BlockManagerMsg::Get { block_id } => {
+                BlockManagerReply::Block(self.memory.get(&block_id))
+            }
             BlockManagerMsg::Remove { block_id } => {
                 BlockManagerReply::Removed(self.memory.remove(&block_id))
             }

@@ -11,7 +11,9 @@ use super::actor::{BlockManager, BlockManagerMsg, BlockManagerReply};
 use super::store::BlockError;
 use crate::master::MasterClient;
 use crate::transport::{endpoint::resolve, PeerPool};
-use crate::wire::{BlockId, BlockStats, MasterRequest, MasterResponse, WorkerRequest, WorkerResponse};
+use crate::wire::{
+    BlockId, BlockStats, MasterRequest, MasterResponse, WorkerRequest, WorkerResponse,
+};
 
 /// The worker's current registration with the master, shared with the session loop.
 #[derive(Debug, Clone, Default)]
@@ -52,7 +54,12 @@ pub struct BlockManagerHandle {
 impl BlockManagerHandle {
     /// A handle over `actor`, reporting to the master through `link` and reaching peers
     /// through `peers`.
-    pub fn new(actor: Addr<BlockManager>, worker_id: String, link: MasterLink, peers: PeerPool) -> Self {
+    pub fn new(
+        actor: Addr<BlockManager>,
+        worker_id: String,
+        link: MasterLink,
+        peers: PeerPool,
+    ) -> Self {
         Self {
             actor,
             worker_id,
@@ -141,7 +148,10 @@ impl BlockManagerHandle {
                 Ok(Some(bytes)) => {
                     let len = self.put(block_id.clone(), bytes).await?;
                     debug!(block = %block_id, from = %peer_id, len, "block copied from peer");
-                    return Ok(FetchOutcome { len, source: peer_id });
+                    return Ok(FetchOutcome {
+                        len,
+                        source: peer_id,
+                    });
                 }
                 Ok(None) => {}
                 Err(e) => {

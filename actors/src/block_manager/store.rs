@@ -135,11 +135,22 @@ mod tests {
     #[test]
     fn budget_is_enforced_and_accounting_stays_exact() {
         let mut s = MemoryStore::new(10);
-        s.put(BlockId::new("a"), Bytes::from_static(b"123456")).unwrap();
-        let err = s.put(BlockId::new("b"), Bytes::from_static(b"12345")).unwrap_err();
-        assert!(matches!(err, BlockError::OverBudget { used: 6, budget: 10, .. }));
+        s.put(BlockId::new("a"), Bytes::from_static(b"123456"))
+            .unwrap();
+        let err = s
+            .put(BlockId::new("b"), Bytes::from_static(b"12345"))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            BlockError::OverBudget {
+                used: 6,
+                budget: 10,
+                ..
+            }
+        ));
         // Replacing a block counts only the difference.
-        s.put(BlockId::new("a"), Bytes::from_static(b"1234567890")).unwrap();
+        s.put(BlockId::new("a"), Bytes::from_static(b"1234567890"))
+            .unwrap();
         assert_eq!(s.stats().memory_used_bytes, 10);
         assert!(s.remove(&BlockId::new("a")));
         assert!(!s.remove(&BlockId::new("a")));

@@ -94,7 +94,10 @@ impl Master {
                 worker_id,
                 incarnation,
                 stats,
-            } => outcome_response(self.membership.heartbeat(now, &worker_id, incarnation, stats)),
+            } => outcome_response(
+                self.membership
+                    .heartbeat(now, &worker_id, incarnation, stats),
+            ),
             MasterRequest::BlockUpdate {
                 worker_id,
                 incarnation,
@@ -126,9 +129,9 @@ fn outcome_response(outcome: HeartbeatOutcome) -> MasterResponse {
     match outcome {
         HeartbeatOutcome::Ack => MasterResponse::Ack,
         HeartbeatOutcome::ReRegister(reason) => MasterResponse::ReRegister { reason },
-        HeartbeatOutcome::Superseded(current_incarnation) => {
-            MasterResponse::Superseded { current_incarnation }
-        }
+        HeartbeatOutcome::Superseded(current_incarnation) => MasterResponse::Superseded {
+            current_incarnation,
+        },
     }
 }
 

@@ -54,7 +54,10 @@ impl MasterClient {
     }
 
     /// Alive holders of a block as `(worker id, address)`.
-    pub async fn locate(&self, block_id: &BlockId) -> Result<Vec<(String, String)>, TransportError> {
+    pub async fn locate(
+        &self,
+        block_id: &BlockId,
+    ) -> Result<Vec<(String, String)>, TransportError> {
         let request = MasterRequest::LocateBlock {
             block_id: block_id.clone(),
         };

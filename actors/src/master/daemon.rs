@@ -69,10 +69,12 @@ pub async fn start_master(
         })?;
     }
     let endpoint = bind_endpoint(config.listen, &creds, &config.transport)?;
-    let addr = endpoint.local_addr().map_err(|source| TransportError::Bind {
-        addr: config.listen,
-        source,
-    })?;
+    let addr = endpoint
+        .local_addr()
+        .map_err(|source| TransportError::Bind {
+            addr: config.listen,
+            source,
+        })?;
     let actor = Master::new(
         addr.to_string(),
         config.heartbeat_interval,
@@ -80,7 +82,10 @@ pub async fn start_master(
         Arc::new(SystemClock::new()),
     )
     .start();
-    tokio::spawn(serve(endpoint.clone(), Arc::new(MasterService::new(actor.clone()))));
+    tokio::spawn(serve(
+        endpoint.clone(),
+        Arc::new(MasterService::new(actor.clone())),
+    ));
     Ok(RunningMaster {
         addr,
         actor,

@@ -212,7 +212,11 @@ impl Membership {
             .map(|holders| {
                 holders
                     .keys()
-                    .filter_map(|id| self.workers.get(id).map(|w| (id.clone(), w.reg.address.clone())))
+                    .filter_map(|id| {
+                        self.workers
+                            .get(id)
+                            .map(|w| (id.clone(), w.reg.address.clone()))
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -269,7 +273,10 @@ mod tests {
         assert_eq!(m.register(0, 1, reg("a", &[])), 1);
         assert_eq!(m.register(0, 2, reg("b", &[])), 1);
         for t in (1_000..=8_000).step_by(1_000) {
-            assert_eq!(m.heartbeat(t, "a", 1, BlockStats::default()), HeartbeatOutcome::Ack);
+            assert_eq!(
+                m.heartbeat(t, "a", 1, BlockStats::default()),
+                HeartbeatOutcome::Ack
+            );
         }
         assert_eq!(m.expire(5_000), Vec::<String>::new());
         assert_eq!(m.expire(5_001), vec!["b".to_string()]);
@@ -285,14 +292,23 @@ mod tests {
         m.register(0, 1, reg("a", &[("x", 10)]));
         assert_eq!(m.locate(&BlockId::new("x")).len(), 1);
         assert_eq!(m.connection_closed(1), vec!["a".to_string()]);
-        assert!(m.locate(&BlockId::new("x")).is_empty(), "a lost worker's blocks are gone");
+        assert!(
+            m.locate(&BlockId::new("x")).is_empty(),
+            "a lost worker's blocks are gone"
+        );
         assert!(matches!(
             m.heartbeat(1, "a", 1, BlockStats::default()),
             HeartbeatOutcome::ReRegister(_)
         ));
         assert_eq!(m.register(2, 3, reg("a", &[])), 2);
-        assert_eq!(m.heartbeat(3, "a", 1, BlockStats::default()), HeartbeatOutcome::Superseded(2));
-        assert_eq!(m.heartbeat(3, "a", 2, BlockStats::default()), HeartbeatOutcome::Ack);
+        assert_eq!(
+            m.heartbeat(3, "a", 1, BlockStats::default()),
+            HeartbeatOutcome::Superseded(2)
+        );
+        assert_eq!(
+            m.heartbeat(3, "a", 2, BlockStats::default()),
+            HeartbeatOutcome::Ack
+        );
     }
 
     #[test]
@@ -310,8 +326,14 @@ mod tests {
         m.register(0, 1, reg("a", &[]));
         m.register(0, 2, reg("bb", &[]));
         let x = BlockId::new("x");
-        assert_eq!(m.block_update(1, "bb", 1, x.clone(), 5, true), HeartbeatOutcome::Ack);
-        assert_eq!(m.block_update(1, "a", 1, x.clone(), 5, true), HeartbeatOutcome::Ack);
+        assert_eq!(
+            m.block_update(1, "bb", 1, x.clone(), 5, true),
+            HeartbeatOutcome::Ack
+        );
+        assert_eq!(
+            m.block_update(1, "a", 1, x.clone(), 5, true),
+            HeartbeatOutcome::Ack
+        );
         let holders: Vec<_> = m.locate(&x).into_iter().map(|(id, _)| id).collect();
         assert_eq!(holders, vec!["a", "bb"]);
         m.block_update(2, "a", 1, x.clone(), 0, false);

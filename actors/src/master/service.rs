@@ -35,9 +35,13 @@ impl Service for MasterService {
             peer: peer.clone(),
             request,
         };
-        let response = self.actor.send(msg).await.unwrap_or_else(|e| MasterResponse::Error {
-            message: format!("master actor unavailable: {e}"),
-        });
+        let response = self
+            .actor
+            .send(msg)
+            .await
+            .unwrap_or_else(|e| MasterResponse::Error {
+                message: format!("master actor unavailable: {e}"),
+            });
         io.respond(&response).await
     }
 

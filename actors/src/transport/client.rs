@@ -9,8 +9,8 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::credentials::SERVER_NAME;
 use super::TransportError;
-use crate::wire::{read_frame, write_frame, Hello, HelloReply, PeerRole, MAX_FRAME_BYTES};
 use crate::wire::PROTOCOL_VERSION;
+use crate::wire::{read_frame, write_frame, Hello, HelloReply, PeerRole, MAX_FRAME_BYTES};
 
 /// Deadline of the QUIC handshake plus hello exchange.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,12 +56,13 @@ impl PeerConn {
         role: PeerRole,
         name: &str,
     ) -> Result<Self, TransportError> {
-        let connecting = endpoint
-            .connect(addr, SERVER_NAME)
-            .map_err(|e| TransportError::Unreachable {
-                addr,
-                reason: e.to_string(),
-            })?;
+        let connecting =
+            endpoint
+                .connect(addr, SERVER_NAME)
+                .map_err(|e| TransportError::Unreachable {
+                    addr,
+                    reason: e.to_string(),
+                })?;
         let conn = connecting
             .await
             .map_err(|e| TransportError::from_connection(addr, &e))?;
@@ -170,22 +171,26 @@ impl PeerConn {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        self.with_timeout(REQUEST_TIMEOUT + BODY_TIMEOUT, "request for a body", async {
-            let (mut send, mut recv) = self.open().await?;
-            self.send_frame(&mut send, request).await?;
-            let _ = send.finish();
-            let response: Resp = self.recv_frame(&mut recv).await?;
-            let body = match body_len(&response) {
-                Some(len) => Some(read_body(&mut recv, len).await.map_err(|source| {
-                    TransportError::Frame {
-                        addr: self.addr,
-                        source,
-                    }
-                })?),
-                None => None,
-            };
-            Ok((response, body))
-        })
+        self.with_timeout(
+            REQUEST_TIMEOUT + BODY_TIMEOUT,
+            "request for a body",
+            async {
+                let (mut send, mut recv) = self.open().await?;
+                self.send_frame(&mut send, request).await?;
+                let _ = send.finish();
+                let response: Resp = self.recv_frame(&mut recv).await?;
+                let body = match body_len(&response) {
+                    Some(len) => Some(read_body(&mut recv, len).await.map_err(|source| {
+                        TransportError::Frame {
+                            addr: self.addr,
+                            source,
+                        }
+                    })?),
+                    None => None,
+                };
+                Ok((response, body))
+            },
+        )
         .await
     }
 

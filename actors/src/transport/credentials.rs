@@ -97,7 +97,11 @@ impl Credentials {
         write_file(&dir.join(CA_KEY_FILE), &generated.ca_key_pem, true)?;
         write_file(&dir.join(MEMBER_KEY_FILE), &generated.member_key_pem, true)?;
         write_file(&dir.join(CA_CERT_FILE), &generated.ca_cert_pem, false)?;
-        write_file(&dir.join(MEMBER_CERT_FILE), &generated.member_cert_pem, false)?;
+        write_file(
+            &dir.join(MEMBER_CERT_FILE),
+            &generated.member_cert_pem,
+            false,
+        )?;
         Self::load(dir)
     }
 
@@ -227,7 +231,10 @@ mod tests {
         assert_eq!(created.ca, loaded.ca);
         assert_eq!(created.chain, loaded.chain);
         let err = Credentials::init(dir.path()).unwrap_err();
-        assert!(matches!(err, CredentialError::AlreadyExists { .. }), "{err}");
+        assert!(
+            matches!(err, CredentialError::AlreadyExists { .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -81,7 +81,8 @@ pub fn server_config(
         .with_single_cert(creds.chain.clone(), creds.key.clone_key())
         .map_err(tls)?;
     config.alpn_protocols = vec![ALPN.to_vec()];
-    let quic = QuicServerConfig::try_from(config).map_err(|e| TransportError::Tls(e.to_string()))?;
+    let quic =
+        QuicServerConfig::try_from(config).map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
     server.transport_config(settings.quinn()?);
     Ok(server)
@@ -100,7 +101,8 @@ pub fn client_config(
         .with_client_auth_cert(creds.chain.clone(), creds.key.clone_key())
         .map_err(tls)?;
     config.alpn_protocols = vec![ALPN.to_vec()];
-    let quic = QuicClientConfig::try_from(config).map_err(|e| TransportError::Tls(e.to_string()))?;
+    let quic =
+        QuicClientConfig::try_from(config).map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut client = quinn::ClientConfig::new(Arc::new(quic));
     client.transport_config(settings.quinn()?);
     Ok(client)
@@ -132,8 +134,10 @@ pub fn client_endpoint(
         SocketAddr::V6(v6) if v6.ip().is_loopback() => (Ipv6Addr::LOCALHOST, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let mut endpoint = quinn::Endpoint::client(local)
-        .map_err(|source| TransportError::Bind { addr: local, source })?;
+    let mut endpoint = quinn::Endpoint::client(local).map_err(|source| TransportError::Bind {
+        addr: local,
+        source,
+    })?;
     endpoint.set_default_client_config(client_config(creds, settings)?);
     Ok(endpoint)
 }
@@ -144,12 +148,13 @@ pub async fn resolve(addr: &str) -> Result<SocketAddr, TransportError> {
     if let Ok(parsed) = trimmed.parse::<SocketAddr>() {
         return Ok(parsed);
     }
-    let mut found = tokio::net::lookup_host(trimmed)
-        .await
-        .map_err(|e| TransportError::Resolve {
-            addr: addr.to_string(),
-            reason: e.to_string(),
-        })?;
+    let mut found =
+        tokio::net::lookup_host(trimmed)
+            .await
+            .map_err(|e| TransportError::Resolve {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
     found.next().ok_or_else(|| TransportError::Resolve {
         addr: addr.to_string(),
         reason: "no address found".into(),

@@ -94,8 +94,11 @@ async fn serve_connection<S: Service>(conn: quinn::Connection, service: Arc<S>) 
     let remote = conn.remote_address();
     let span = info_span!("conn", id = conn_id, peer = %remote);
     async move {
-        let peer = match tokio::time::timeout(HELLO_TIMEOUT, accept_hello(&conn, &*service, conn_id))
-            .await
+        let peer = match tokio::time::timeout(
+            HELLO_TIMEOUT,
+            accept_hello(&conn, &*service, conn_id),
+        )
+        .await
         {
             Ok(Ok(peer)) => peer,
             Ok(Err(reason)) => {
@@ -151,7 +154,13 @@ async fn accept_hello<S: Service>(
             "protocol version {} is not supported (this daemon speaks {PROTOCOL_VERSION})",
             hello.protocol_version
         );
-        let _ = write_frame(&mut send, &HelloReply::Refused { reason: reason.clone() }).await;
+        let _ = write_frame(
+            &mut send,
+            &HelloReply::Refused {
+                reason: reason.clone(),
+            },
+        )
+        .await;
         let _ = send.finish();
         // Give the refusal a moment to reach the peer before the close.
         let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
@@ -174,25 +183,27 @@ async fn accept_hello<S: Service>(
 }
 
 async fn serve_stream<S: Service>(service: &S, peer: &PeerInfo, mut io: StreamIo) {
-    let request: S::Request =
-        match tokio::time::timeout(REQUEST_READ_TIMEOUT, read_frame(&mut io.recv, MAX_FRAME_BYTES))
-            .await
-        {
-            Ok(Ok(request)) => request,
-            Ok(Err(FrameError::Closed)) => return,
-            Ok(Err(e)) => {
-                warn!(name = %peer.name, "closing stream: bad request frame: {e}");
-                let _ = io.recv.stop(2u32.into());
-                let _ = io.send.reset(2u32.into());
-                return;
-            }
-            Err(_) => {
-                warn!(name = %peer.name, "closing stream: no request within {REQUEST_READ_TIMEOUT:?}");
-                let _ = io.recv.stop(2u32.into());
-                let _ = io.send.reset(2u32.into());
-                return;
-            }
-        };
+    let request: S::Request = match tokio::time::timeout(
+        REQUEST_READ_TIMEOUT,
+        read_frame(&mut io.recv, MAX_FRAME_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(request)) => request,
+        Ok(Err(FrameError::Closed)) => return,
+        Ok(Err(e)) => {
+            warn!(name = %peer.name, "closing stream: bad request frame: {e}");
+            let _ = io.recv.stop(2u32.into());
+            let _ = io.send.reset(2u32.into());
+            return;
+        }
+        Err(_) => {
+            warn!(name = %peer.name, "closing stream: no request within {REQUEST_READ_TIMEOUT:?}");
+            let _ = io.recv.stop(2u32.into());
+            let _ = io.send.reset(2u32.into());
+            return;
+        }
+    };
     let span = tracing::debug_span!("request", kind = request_kind(&request));
     async {
         debug!(?request, "request");

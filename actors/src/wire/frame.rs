@@ -118,7 +118,9 @@ mod tests {
     async fn round_trip() {
         let mut buf = Vec::new();
         write_frame(&mut buf, &("hello", 42u32)).await.unwrap();
-        let got: (String, u32) = read_frame(&mut buf.as_slice(), MAX_FRAME_BYTES).await.unwrap();
+        let got: (String, u32) = read_frame(&mut buf.as_slice(), MAX_FRAME_BYTES)
+            .await
+            .unwrap();
         assert_eq!(got, ("hello".to_string(), 42));
     }
 
@@ -126,8 +128,13 @@ mod tests {
     async fn oversized_prefix_is_refused_before_reading() {
         let mut bytes = (u32::MAX).to_be_bytes().to_vec();
         bytes.extend_from_slice(b"abc");
-        let err = read_frame::<_, String>(&mut bytes.as_slice(), 1024).await.unwrap_err();
-        assert!(matches!(err, FrameError::TooLarge { max: 1024, .. }), "{err}");
+        let err = read_frame::<_, String>(&mut bytes.as_slice(), 1024)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, FrameError::TooLarge { max: 1024, .. }),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -135,23 +142,40 @@ mod tests {
         let mut buf = Vec::new();
         write_frame(&mut buf, &"a longer string").await.unwrap();
         buf.truncate(buf.len() - 3);
-        let err = read_frame::<_, String>(&mut buf.as_slice(), 1024).await.unwrap_err();
+        let err = read_frame::<_, String>(&mut buf.as_slice(), 1024)
+            .await
+            .unwrap_err();
         assert!(matches!(err, FrameError::Truncated { .. }), "{err}");
-        let err = read_frame::<_, String>(&mut &buf[..2], 1024).await.unwrap_err();
-        assert!(matches!(err, FrameError::Truncated { got: 2, expected: 4 }), "{err}");
+        let err = read_frame::<_, String>(&mut &buf[..2], 1024)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FrameError::Truncated {
+                    got: 2,
+                    expected: 4
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[tokio::test]
     async fn garbage_payload_is_a_decode_error() {
         let mut bytes = 4u32.to_be_bytes().to_vec();
         bytes.extend_from_slice(&[0xc1, 0xc1, 0xc1, 0xc1]);
-        let err = read_frame::<_, String>(&mut bytes.as_slice(), 1024).await.unwrap_err();
+        let err = read_frame::<_, String>(&mut bytes.as_slice(), 1024)
+            .await
+            .unwrap_err();
         assert!(matches!(err, FrameError::Decode(_)), "{err}");
     }
 
     #[tokio::test]
     async fn empty_stream_is_closed() {
-        let err = read_frame::<_, String>(&mut &[][..], 1024).await.unwrap_err();
+        let err = read_frame::<_, String>(&mut &[][..], 1024)
+            .await
+            .unwrap_err();
         assert!(matches!(err, FrameError::Closed));
     }
 }

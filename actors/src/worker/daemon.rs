@@ -15,7 +15,9 @@ use super::actor::Worker;
 use super::service::WorkerService;
 use super::session::{Session, SessionEnd};
 use crate::block_manager::{BlockManager, BlockManagerHandle, MasterLink};
-use crate::transport::{bind_endpoint, serve, Credentials, PeerPool, TransportError, TransportSettings};
+use crate::transport::{
+    bind_endpoint, serve, Credentials, PeerPool, TransportError, TransportSettings,
+};
 use crate::wire::PeerRole;
 
 /// Everything a worker needs to start.
@@ -80,7 +82,9 @@ impl RunningWorker {
 /// The default worker id: stable for one host and work dir, so a restarted worker with the same
 /// work dir comes back under the same id (as a new incarnation).
 pub fn default_worker_id(work_dir: &Path) -> String {
-    let canonical = work_dir.canonicalize().unwrap_or_else(|_| work_dir.to_path_buf());
+    let canonical = work_dir
+        .canonicalize()
+        .unwrap_or_else(|_| work_dir.to_path_buf());
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     host.trim().hash(&mut hasher);
@@ -102,10 +106,12 @@ pub async fn start_worker(
         .clone()
         .unwrap_or_else(|| default_worker_id(&config.work_dir));
     let endpoint = bind_endpoint(config.listen, &creds, &config.transport)?;
-    let addr = endpoint.local_addr().map_err(|source| TransportError::Bind {
-        addr: config.listen,
-        source,
-    })?;
+    let addr = endpoint
+        .local_addr()
+        .map_err(|source| TransportError::Bind {
+            addr: config.listen,
+            source,
+        })?;
     let advertised = config.advertise.unwrap_or(addr);
     if advertised.ip().is_unspecified() {
         warn!(%advertised, "advertised address is unspecified; peers cannot reach it (set --advertise)");

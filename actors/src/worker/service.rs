@@ -57,7 +57,8 @@ impl Service for WorkerService {
             }
             WorkerRequest::PutBlock { block_id, len } => {
                 if len > MAX_BODY_BYTES {
-                    let message = format!("block of {len} bytes exceeds the limit of {MAX_BODY_BYTES}");
+                    let message =
+                        format!("block of {len} bytes exceeds the limit of {MAX_BODY_BYTES}");
                     return io.respond(&WorkerResponse::Error { message }).await;
                 }
                 let bytes = read_body(&mut io.recv, len).await?;

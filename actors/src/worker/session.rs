@@ -77,7 +77,14 @@ impl Session {
         let mut delay = MIN_BACKOFF;
         let mut attempt: u64 = 1;
         loop {
-            match MasterClient::connect(&self.endpoint, &self.master, PeerRole::Worker, &self.worker_id).await {
+            match MasterClient::connect(
+                &self.endpoint,
+                &self.master,
+                PeerRole::Worker,
+                &self.worker_id,
+            )
+            .await
+            {
                 Ok(client) => {
                     info!(master = %self.master, attempt, "connected to master");
                     return client;
@@ -98,7 +105,10 @@ impl Session {
     }
 
     /// Registers, then heartbeats until something goes wrong. `Ok(None)`: re-register.
-    async fn registered_session(&self, master: &MasterClient) -> Result<Option<SessionEnd>, TransportError> {
+    async fn registered_session(
+        &self,
+        master: &MasterClient,
+    ) -> Result<Option<SessionEnd>, TransportError> {
         let blocks = self.block_manager.list().await.unwrap_or_default();
         let request = MasterRequest::RegisterWorker {
             worker_id: self.worker_id.clone(),
@@ -112,7 +122,10 @@ impl Session {
             MasterResponse::Registered {
                 incarnation,
                 heartbeat_interval_ms,
-            } => (incarnation, Duration::from_millis(heartbeat_interval_ms.max(10))),
+            } => (
+                incarnation,
+                Duration::from_millis(heartbeat_interval_ms.max(10)),
+            ),
             other => {
                 return Err(TransportError::Unexpected {
                     addr: master.conn().addr(),
@@ -140,7 +153,11 @@ impl Session {
                 }
                 MasterResponse::Superseded {
                     current_incarnation,
-                } => return Ok(Some(SessionEnd::Superseded { current_incarnation })),
+                } => {
+                    return Ok(Some(SessionEnd::Superseded {
+                        current_incarnation,
+                    }))
+                }
                 other => {
                     return Err(TransportError::Unexpected {
                         addr: master.conn().addr(),
