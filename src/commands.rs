@@ -10,6 +10,15 @@ use cinder::runtime::transport::{Credentials, TransportSettings};
 use cinder::runtime::wire::PeerRole;
 use cinder::{Context, LocalCluster};
 
+/// Prints a line to stdout, ignoring a closed pipe (a launcher must not die because whoever
+/// read its banner went away).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -68,19 +77,19 @@ fn local(args: &LocalArgs, log_level: &str) -> anyhow::Result<()> {
         let cx = Context::connect(cluster.master_addr(), cluster.cluster_dir())?;
         cx.wait_for_workers(args.workers, Duration::from_secs(30))?;
     }
-    println!(
+    say!(
         "cinder local cluster is up: 1 master, {} workers",
         args.workers
     );
-    println!("  master:      {}", cluster.master_addr());
-    println!("  credentials: {}", cluster.cluster_dir().display());
-    println!("  logs:        {}", cluster.log_dir().display());
-    println!(
+    say!("  master:      {}", cluster.master_addr());
+    say!("  credentials: {}", cluster.cluster_dir().display());
+    say!("  logs:        {}", cluster.log_dir().display());
+    say!(
         "attach with:  cinder status --cluster {} --master {}",
         cluster.cluster_dir().display(),
         cluster.master_addr()
     );
-    println!("press Ctrl-C to stop");
+    say!("press Ctrl-C to stop");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -101,7 +110,7 @@ fn local(args: &LocalArgs, log_level: &str) -> anyhow::Result<()> {
             }
         }
     });
-    println!("stopping the embedded cluster");
+    say!("stopping the embedded cluster");
     cluster.stop();
     match died {
         None => Ok(()),

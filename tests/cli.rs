@@ -63,10 +63,9 @@ fn start_local(dir: &std::path::Path, workers: &str) -> (ChildGuard, String, Str
     let stdout = guard.0.as_mut().unwrap().stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        // Keep draining after the banner so the launcher never writes into a closed pipe.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     let (mut master, mut creds) = (None, None);

@@ -58,6 +58,20 @@ fn sigkilled_worker_is_lost_within_timeout_and_comes_back_on_restart() {
     })
     .unwrap();
     let detection = killed_at.elapsed();
+    // `cinder status` (the operator's view) agrees.
+    let cluster = cx.local_cluster().unwrap();
+    let out = run_cinder(&[
+        "status",
+        "--cluster",
+        cluster.cluster_dir().to_str().unwrap(),
+        "--master",
+        cluster.master_addr(),
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["workers"][0]["id"], "worker-1");
+    assert_eq!(json["workers"][0]["state"], "lost");
+    assert_eq!(json["workers"][1]["state"], "alive");
     // Timeout 1500 ms, checked every 100 ms; allow scheduling slack on a loaded 2-core box.
     assert!(
         detection < Duration::from_millis(1500 + 1500),

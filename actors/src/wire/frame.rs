@@ -171,6 +171,16 @@ mod tests {
         assert!(matches!(err, FrameError::Decode(_)), "{err}");
     }
 
+    proptest::proptest! {
+        /// Any byte string decodes to a value or a typed error, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let _ = rt.block_on(read_frame::<_, crate::wire::MasterRequest>(&mut bytes.as_slice(), 1024));
+            let _ = rt.block_on(read_frame::<_, crate::wire::Hello>(&mut bytes.as_slice(), 1024));
+        }
+    }
+
     #[tokio::test]
     async fn empty_stream_is_closed() {
         let err = read_frame::<_, String>(&mut &[][..], 1024)
