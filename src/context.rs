@@ -7,15 +7,22 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cinder_actors::block_manager::FetchOutcome;
+use cinder_actors::data::plan::{DatasetId, Lineage};
 use cinder_actors::master::MasterClient;
 use cinder_actors::transport::endpoint::{client_endpoint, resolve};
 use cinder_actors::transport::{Credentials, PeerPool, TransportSettings};
 use cinder_actors::wire::{
-    BlockId, ClusterStatus, PeerRole, WorkerRequest, WorkerResponse, WorkerState,
+    BlockId, ClusterStatus, JobSpec, MasterRequest, MasterResponse, PartitionResult, PeerRole,
+    StorageLevel, WorkerRequest, WorkerResponse, WorkerState,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::local::{LocalCluster, LocalClusterBuilder};
 use crate::{Error, Result};
+
+/// Upper bound on one job's run time.
+const JOB_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// How long [`Context::local`] waits for every worker to register.
 const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,11 +39,19 @@ const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// # Ok::<(), cinder::Error>(())
 /// ```
 pub struct Context {
-    master: MasterClient,
+    pub(crate) inner: Arc<Inner>,
+    cluster: Option<LocalCluster>,
+}
+
+/// The shared part of a context: connections, the runtime and the lineage graph. Datasets
+/// hold it, so they stay usable as long as any of them lives.
+pub(crate) struct Inner {
+    pub(crate) master: MasterClient,
     peers: PeerPool,
     endpoint: quinn::Endpoint,
-    runtime: tokio::runtime::Runtime,
-    cluster: Option<LocalCluster>,
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) lineage: Mutex<Lineage>,
+    next_dataset: AtomicU64,
 }
 
 impl Context {
@@ -77,17 +92,21 @@ impl Context {
             })?;
         let (endpoint, master, peers) = runtime.block_on(connect(master, &creds))?;
         Ok(Self {
-            master,
-            peers,
-            endpoint,
-            runtime,
+            inner: Arc::new(Inner {
+                master,
+                peers,
+                endpoint,
+                runtime,
+                lineage: Mutex::new(Lineage::default()),
+                next_dataset: AtomicU64::new(1),
+            }),
             cluster: None,
         })
     }
 
     /// The master's address.
     pub fn master_addr(&self) -> SocketAddr {
-        self.master.conn().addr()
+        self.inner.master.conn().addr()
     }
 
     /// The embedded cluster, when this context started one.
@@ -102,7 +121,7 @@ impl Context {
 
     /// The cluster state as the master sees it.
     pub fn status(&self) -> Result<ClusterStatus> {
-        Ok(self.runtime.block_on(self.master.status())?)
+        Ok(self.inner.runtime.block_on(self.inner.master.status())?)
     }
 
     /// Waits (bounded by `timeout`) until at least `n` workers are alive.
@@ -140,8 +159,9 @@ impl Context {
         let request = WorkerRequest::PutBlock {
             block_id: block_id.clone(),
             len: bytes.len() as u64,
+            level: StorageLevel::MemoryOnly,
         };
-        self.runtime.block_on(async {
+        self.inner.runtime.block_on(async {
             let conn = self.worker_conn(worker_id).await?;
             match conn.request_with_body(&request, bytes).await? {
                 WorkerResponse::Stored { len } => Ok(len),
@@ -155,7 +175,7 @@ impl Context {
         let request = WorkerRequest::GetBlock {
             block_id: block_id.clone(),
         };
-        self.runtime.block_on(async {
+        self.inner.runtime.block_on(async {
             let conn = self.worker_conn(worker_id).await?;
             let (response, body) = conn
                 .request_body(&request, |r: &WorkerResponse| match r {
@@ -177,7 +197,7 @@ impl Context {
         let request = WorkerRequest::FetchBlock {
             block_id: block_id.clone(),
         };
-        self.runtime.block_on(async {
+        self.inner.runtime.block_on(async {
             let conn = self.worker_conn(worker_id).await?;
             match conn.request(&request).await? {
                 WorkerResponse::Fetched { len, source } => Ok(Some(FetchOutcome { len, source })),
@@ -192,7 +212,23 @@ impl Context {
         let request = WorkerRequest::RemoveBlock {
             block_id: block_id.clone(),
         };
-        self.runtime.block_on(async {
+        self.inner.runtime.block_on(async {
+            let conn = self.worker_conn(worker_id).await?;
+            match conn.request(&request).await? {
+                WorkerResponse::Removed { existed } => Ok(existed),
+                other => Err(worker_error(worker_id, other)),
+            }
+        })
+    }
+
+    /// Fault injection for tests and the chaos harness: corrupts a block's bytes in worker
+    /// `worker_id`'s spill store (the worker must run with `CINDER_FAULT_INJECTION=1`).
+    /// True when the block was on that worker's disk.
+    pub fn corrupt_block(&self, worker_id: &str, block_id: &BlockId) -> Result<bool> {
+        let request = WorkerRequest::CorruptBlock {
+            block_id: block_id.clone(),
+        };
+        self.inner.runtime.block_on(async {
             let conn = self.worker_conn(worker_id).await?;
             match conn.request(&request).await? {
                 WorkerResponse::Removed { existed } => Ok(existed),
@@ -203,7 +239,7 @@ impl Context {
 
     /// Round trip of a ping to worker `worker_id`.
     pub fn ping_worker(&self, worker_id: &str) -> Result<Duration> {
-        self.runtime.block_on(async {
+        self.inner.runtime.block_on(async {
             let conn = self.worker_conn(worker_id).await?;
             let start = Instant::now();
             match conn.request(&WorkerRequest::Ping).await? {
@@ -214,25 +250,73 @@ impl Context {
     }
 
     async fn worker_conn(&self, worker_id: &str) -> Result<cinder_actors::transport::PeerConn> {
-        let status = self.master.status().await?;
+        let status = self.inner.master.status().await?;
         let worker = status
             .workers
             .iter()
             .find(|w| w.id == worker_id && w.state == WorkerState::Alive)
             .ok_or_else(|| Error::UnknownWorker(worker_id.to_string()))?;
         let addr = resolve(&worker.address).await?;
-        Ok(self.peers.get(addr).await?)
+        Ok(self.inner.peers.get(addr).await?)
     }
 }
 
-impl Drop for Context {
+impl Inner {
+    /// A fresh dataset id.
+    pub(crate) fn next_id(&self) -> DatasetId {
+        self.next_dataset.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Runs a job on the cluster and returns every partition's result in partition order.
+    pub(crate) fn run_job(&self, spec: JobSpec) -> Result<Vec<PartitionResult>> {
+        let request = MasterRequest::RunJob(spec);
+        let (response, body) = self
+            .runtime
+            .block_on(self.master.conn().request_body_within(
+                &request,
+                |r: &MasterResponse| match r {
+                    MasterResponse::JobDone { len } => Some(*len),
+                    _ => None,
+                },
+                JOB_TIMEOUT,
+            ))?;
+        match response {
+            MasterResponse::JobDone { .. } => {
+                let body = body.unwrap_or_default();
+                rmp_serde::from_slice(&body).map_err(|e| Error::Encoding(e.to_string()))
+            }
+            MasterResponse::JobFailed(error) => Err(Error::Job(error)),
+            other => Err(Error::Encoding(format!(
+                "unexpected answer to a job: {other:?}"
+            ))),
+        }
+    }
+
+    /// Tells the master to drop a dataset's persisted blocks everywhere.
+    pub(crate) fn unpersist(&self, dataset: DatasetId) -> Result<()> {
+        let request = MasterRequest::Unpersist { dataset };
+        match self.runtime.block_on(self.master.call(&request))? {
+            MasterResponse::Ack => Ok(()),
+            other => Err(Error::Encoding(format!("unexpected answer: {other:?}"))),
+        }
+    }
+}
+
+impl Drop for Inner {
     fn drop(&mut self) {
         self.endpoint.close(0u32.into(), b"driver done");
         let endpoint = self.endpoint.clone();
         let _ = self.runtime.block_on(async {
             tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await
         });
-        // The embedded cluster (if any) stops when `cluster` is dropped after this.
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // Close our connections before the embedded cluster (if any) stops, so the master
+        // sees the driver leave cleanly.
+        self.inner.endpoint.close(0u32.into(), b"driver done");
     }
 }
 

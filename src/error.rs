@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use cinder_actors::block_manager::BlockError;
 use cinder_actors::transport::{CredentialError, TransportError};
+use cinder_actors::wire::JobError;
+use cinder_actors::worker::WorkerStartError;
 
 /// Anything that can go wrong in the job API or the embedded cluster.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,21 @@ pub enum Error {
     /// A block operation failed.
     #[error(transparent)]
     Block(#[from] BlockError),
+    /// A worker could not start.
+    #[error(transparent)]
+    WorkerStart(#[from] WorkerStartError),
+    /// A job failed (the partition, stage, attempts and last cause are named).
+    #[error(transparent)]
+    Job(#[from] JobError),
+    /// Input data could not be used (a missing file, a malformed line, a bad argument).
+    #[error("{0}")]
+    Input(String),
+    /// Arrow data could not be encoded or decoded.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// A value could not be encoded or decoded.
+    #[error("encoding: {0}")]
+    Encoding(String),
     /// A file or directory could not be used.
     #[error("{path}: {source}")]
     Io {

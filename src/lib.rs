@@ -9,14 +9,22 @@
 pub mod cli;
 pub mod context;
 pub mod daemon;
+pub mod dataset;
 pub mod error;
 pub mod local;
 pub mod logging;
 pub mod size;
+pub mod sources;
 pub mod status;
 
 pub use cinder_actors as runtime;
+pub use cinder_actors::data::aggregate::Aggregator;
+pub use cinder_actors::data::builtin;
+pub use cinder_actors::wire::StorageLevel;
 pub use cinder_actors::wire::{BlockId, ClusterStatus, WorkerState, WorkerStatus};
+pub use cinder_actors::{register_aggregator, register_filter, register_generator, register_map};
 pub use context::Context;
+pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use local::{LocalCluster, LocalClusterBuilder};
+pub use sources::LibSvmOptions;

@@ -32,6 +32,7 @@ pub struct LocalClusterBuilder {
     heartbeat_interval_ms: u64,
     heartbeat_timeout_ms: u64,
     log_level: String,
+    env: Vec<(String, String)>,
 }
 
 impl Default for LocalClusterBuilder {
@@ -45,6 +46,7 @@ impl Default for LocalClusterBuilder {
             heartbeat_interval_ms: 1000,
             heartbeat_timeout_ms: 5000,
             log_level: std::env::var("CINDER_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+            env: Vec::new(),
         }
     }
 }
@@ -85,6 +87,11 @@ impl LocalClusterBuilder {
     /// Log level of the daemons (default `info`, or `CINDER_LOG_LEVEL`).
     pub fn log_level(mut self, level: impl Into<String>) -> Self {
         self.log_level = level.into();
+        self
+    }
+    /// Sets an environment variable for every daemon (e.g. `CINDER_FAULT_INJECTION=1`).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
     /// Starts the cluster and waits until the master listens and each worker process is up.
@@ -202,6 +209,12 @@ impl LocalCluster {
             .arg("--cluster")
             .arg(&self.cluster_dir)
             .env(PARENT_PID_ENV, std::process::id().to_string())
+            .envs(
+                self.settings
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

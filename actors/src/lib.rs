@@ -9,7 +9,12 @@
 
 pub mod block_manager;
 pub mod clock;
+pub mod data;
 pub mod master;
+pub mod scheduler;
 pub mod transport;
 pub mod wire;
 pub mod worker;
+
+#[doc(hidden)]
+pub use inventory;

@@ -7,9 +7,11 @@
 
 pub mod frame;
 pub mod messages;
+pub mod tasks;
 
 pub use frame::{read_frame, write_frame, FrameError, MAX_BODY_BYTES, MAX_FRAME_BYTES};
 pub use messages::*;
+pub use tasks::*;
 
 /// The protocol version exchanged in [`Hello`] at connect time. Peers with another version are
 /// refused with a clear reason.

@@ -6,5 +6,5 @@ pub mod service;
 pub mod session;
 
 pub use actor::{Worker, WorkerInfo, WorkerMsg};
-pub use daemon::{default_worker_id, start_worker, RunningWorker, WorkerConfig};
+pub use daemon::{default_worker_id, start_worker, RunningWorker, WorkerConfig, WorkerStartError};
 pub use session::SessionEnd;

@@ -3,8 +3,8 @@
 use actix::{Actor, Context, Handler, Message, MessageResult};
 use bytes::Bytes;
 
-use super::store::{BlockError, MemoryStore};
-use crate::wire::{BlockId, BlockStats};
+use super::store::{BlockError, BlockStore, PutOutcome};
+use crate::wire::{BlockId, BlockStats, StorageLevel};
 
 /// Everything the BlockManager actor accepts; each variant's reply is named on it.
 #[derive(Debug)]
@@ -15,8 +15,11 @@ pub enum BlockManagerMsg {
         block_id: BlockId,
         /// Its bytes.
         bytes: Bytes,
+        /// Where it may live.
+        level: StorageLevel,
     },
-    /// Read a local block. Reply: [`BlockManagerReply::Block`].
+    /// Read a local block (memory, then disk). Reply: [`BlockManagerReply::Block`], or
+    /// [`BlockManagerReply::Failed`] when its disk copy is corrupt (it is dropped).
     Get {
         /// The block.
         block_id: BlockId,
@@ -30,13 +33,19 @@ pub enum BlockManagerMsg {
     Stats,
     /// Every block with its size. Reply: [`BlockManagerReply::List`].
     List,
+    /// Fault injection: corrupt a block's bytes on disk. Reply: [`BlockManagerReply::Removed`]
+    /// (whether it was on disk).
+    CorruptOnDisk {
+        /// The block.
+        block_id: BlockId,
+    },
 }
 
 /// Replies of the BlockManager actor.
 #[derive(Debug)]
 pub enum BlockManagerReply {
-    /// Stored, with its size.
-    Stored(u64),
+    /// Stored; what it changed.
+    Stored(PutOutcome),
     /// The block, if held.
     Block(Option<Bytes>),
     /// Whether the block existed.
@@ -55,15 +64,13 @@ impl Message for BlockManagerMsg {
 
 /// The block manager actor of one worker.
 pub struct BlockManager {
-    memory: MemoryStore,
+    store: BlockStore,
 }
 
 impl BlockManager {
-    /// A block manager with a memory budget in bytes.
-    pub fn new(memory_budget_bytes: u64) -> Self {
-        Self {
-            memory: MemoryStore::new(memory_budget_bytes),
-        }
+    /// A block manager over a store.
+    pub fn new(store: BlockStore) -> Self {
+        Self { store }
     }
 }
 
@@ -75,19 +82,32 @@ impl Handler<BlockManagerMsg> for BlockManager {
     type Result = MessageResult<BlockManagerMsg>;
 
     fn handle(&mut self, msg: BlockManagerMsg, _ctx: &mut Self::Context) -> Self::Result {
+        let failed = BlockManagerReply::Failed;
         MessageResult(match msg {
-            BlockManagerMsg::Put { block_id, bytes } => match self.memory.put(block_id, bytes) {
-                Ok(size) => BlockManagerReply::Stored(size),
-                Err(e) => BlockManagerReply::Failed(e),
+            BlockManagerMsg::Put {
+                block_id,
+                bytes,
+                level,
+            } => match self.store.put(block_id, bytes, level) {
+                Ok(outcome) => BlockManagerReply::Stored(outcome),
+                Err(e) => failed(e),
             },
-            BlockManagerMsg::Get { block_id } => {
-                BlockManagerReply::Block(self.memory.get(&block_id))
+            BlockManagerMsg::Get { block_id } => match self.store.get(&block_id) {
+                Ok(found) => BlockManagerReply::Block(found),
+                Err(e) => failed(e),
+            },
+            BlockManagerMsg::Remove { block_id } => match self.store.remove(&block_id) {
+                Ok(existed) => BlockManagerReply::Removed(existed),
+                Err(e) => failed(e),
+            },
+            BlockManagerMsg::Stats => BlockManagerReply::Stats(self.store.stats()),
+            BlockManagerMsg::List => BlockManagerReply::List(self.store.list()),
+            BlockManagerMsg::CorruptOnDisk { block_id } => {
+                match self.store.corrupt_on_disk(&block_id) {
+                    Ok(existed) => BlockManagerReply::Removed(existed),
+                    Err(e) => failed(e),
+                }
             }
-            BlockManagerMsg::Remove { block_id } => {
-                BlockManagerReply::Removed(self.memory.remove(&block_id))
-            }
-            BlockManagerMsg::Stats => BlockManagerReply::Stats(self.memory.stats()),
-            BlockManagerMsg::List => BlockManagerReply::List(self.memory.list()),
         })
     }
 }

@@ -8,11 +8,12 @@ use bytes::Bytes;
 use tracing::{debug, warn};
 
 use super::actor::{BlockManager, BlockManagerMsg, BlockManagerReply};
+use super::disk::DiskError;
 use super::store::BlockError;
 use crate::master::MasterClient;
 use crate::transport::{endpoint::resolve, PeerPool};
 use crate::wire::{
-    BlockId, BlockStats, MasterRequest, MasterResponse, WorkerRequest, WorkerResponse,
+    BlockId, BlockStats, MasterRequest, MasterResponse, StorageLevel, WorkerRequest, WorkerResponse,
 };
 
 /// The worker's current registration with the master, shared with the session loop.
@@ -72,30 +73,112 @@ impl BlockManagerHandle {
         self.actor.send(msg).await.map_err(|_| BlockError::Stopped)
     }
 
-    /// Stores a block locally and reports it to the master.
+    /// Stores a block locally in memory only and reports it to the master.
     pub async fn put(&self, block_id: BlockId, bytes: Bytes) -> Result<u64, BlockError> {
+        self.put_level(block_id, bytes, StorageLevel::MemoryOnly)
+            .await
+    }
+
+    /// Stores a block locally at a storage level; reports it, and any block evicted for it,
+    /// to the master.
+    pub async fn put_level(
+        &self,
+        block_id: BlockId,
+        bytes: Bytes,
+        level: StorageLevel,
+    ) -> Result<u64, BlockError> {
         let msg = BlockManagerMsg::Put {
             block_id: block_id.clone(),
             bytes,
+            level,
         };
         match self.ask(msg).await? {
-            BlockManagerReply::Stored(size) => {
-                self.report(block_id, size, true).await;
-                Ok(size)
+            BlockManagerReply::Stored(outcome) => {
+                self.report(block_id, outcome.size, true).await;
+                for dropped in outcome.dropped {
+                    self.report(dropped, 0, false).await;
+                }
+                Ok(outcome.size)
             }
             BlockManagerReply::Failed(e) => Err(e),
             other => unreachable_reply(other),
         }
     }
 
-    /// A locally held block.
+    /// A locally held block (memory or disk). A block whose disk copy fails its checksum is
+    /// dropped, reported to the master as gone, and never returned.
     pub async fn get_local(&self, block_id: &BlockId) -> Result<Option<Bytes>, BlockError> {
         let msg = BlockManagerMsg::Get {
             block_id: block_id.clone(),
         };
         match self.ask(msg).await? {
             BlockManagerReply::Block(bytes) => Ok(bytes),
+            BlockManagerReply::Failed(BlockError::Disk(e @ DiskError::Corrupt { .. })) => {
+                warn!(block = %block_id, "{e}; treating it as lost");
+                self.report(block_id.clone(), 0, false).await;
+                Ok(None)
+            }
+            BlockManagerReply::Failed(e) => Err(e),
             other => unreachable_reply(other),
+        }
+    }
+
+    /// Fault injection: corrupts a block's bytes on disk; true when it was on disk.
+    pub async fn corrupt_on_disk(&self, block_id: &BlockId) -> Result<bool, BlockError> {
+        let msg = BlockManagerMsg::CorruptOnDisk {
+            block_id: block_id.clone(),
+        };
+        match self.ask(msg).await? {
+            BlockManagerReply::Removed(existed) => Ok(existed),
+            BlockManagerReply::Failed(e) => Err(e),
+            other => unreachable_reply(other),
+        }
+    }
+
+    /// Reads a block from another worker that holds it (located through the master), without
+    /// keeping a copy. `None` when no alive peer has it.
+    pub async fn read_remote(&self, block_id: &BlockId) -> Result<Option<Bytes>, BlockError> {
+        let (master, _) = self.link.get().ok_or(BlockError::NoMaster)?;
+        let holders = master.locate(block_id).await?;
+        let mut last_error = None;
+        for (peer_id, address) in holders.into_iter().filter(|(id, _)| *id != self.worker_id) {
+            match self.fetch_from(&peer_id, &address, block_id).await {
+                Ok(Some(bytes)) => return Ok(Some(bytes)),
+                Ok(None) => {}
+                Err(e) => last_error = Some(e),
+            }
+        }
+        match last_error {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a copy of a block on a peer's block manager (replication).
+    pub async fn push_to(
+        &self,
+        address: &str,
+        block_id: BlockId,
+        bytes: Bytes,
+        level: StorageLevel,
+    ) -> Result<u64, BlockError> {
+        let addr = resolve(address).await?;
+        let conn = self.peers.get(addr).await?;
+        let request = WorkerRequest::PutBlock {
+            block_id,
+            len: bytes.len() as u64,
+            level,
+        };
+        match conn.request_with_body(&request, bytes).await? {
+            WorkerResponse::Stored { len } => Ok(len),
+            WorkerResponse::Error { message } => Err(BlockError::Peer {
+                peer: address.to_string(),
+                message,
+            }),
+            other => Err(BlockError::Peer {
+                peer: address.to_string(),
+                message: format!("unexpected answer {other:?}"),
+            }),
         }
     }
 

@@ -1,31 +1,37 @@
-//! The in-memory block store: byte blocks under a byte budget, with least-recently-used order
-//! kept for eviction and spill decisions.
+//! The block store of one worker: memory under a byte budget plus the sled spill store, with
+//! Spark's storage levels. Least-recently-used memory blocks make room for new ones: blocks
+//! persisted `MemoryAndDisk` spill to disk, `MemoryOnly` ones are dropped (lineage recomputes
+//! them); `DiskOnly` blocks live on disk only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use bytes::Bytes;
+use tracing::{debug, warn};
 
+use super::disk::{DiskError, DiskStore};
+use super::memory::MemoryStore;
 use crate::transport::TransportError;
-use crate::wire::{BlockId, BlockStats};
+use crate::wire::{BlockId, BlockStats, StorageLevel};
 
 /// Why a block operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BlockError {
-    /// Storing the block would exceed the memory budget.
-    #[error("block {block} ({size} bytes) does not fit: {used} of {budget} bytes in use")]
+    /// A memory-only block larger than the whole memory budget.
+    #[error("block {block} ({size} bytes) does not fit in the memory budget of {budget} bytes")]
     OverBudget {
         /// The block.
         block: BlockId,
         /// Its size.
         size: u64,
-        /// Bytes in use.
-        used: u64,
         /// The budget.
         budget: u64,
     },
     /// No holder has the block.
     #[error("block {0} not found on any alive worker")]
     NotFound(BlockId),
+    /// The spill store failed.
+    #[error(transparent)]
+    Disk(#[from] DiskError),
     /// The worker is not registered with a master right now.
     #[error("not connected to the master")]
     NoMaster,
@@ -45,86 +51,131 @@ pub enum BlockError {
     Stopped,
 }
 
-/// Blocks held in memory, with LRU order.
-#[derive(Debug)]
-pub struct MemoryStore {
-    budget_bytes: u64,
-    used_bytes: u64,
-    blocks: HashMap<BlockId, (Bytes, u64)>,
-    /// access tick -> block, oldest first.
-    lru: BTreeMap<u64, BlockId>,
-    tick: u64,
+/// What a put changed, for reports to the master.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// The block's size.
+    pub size: u64,
+    /// Blocks evicted from memory that are now gone from this worker.
+    pub dropped: Vec<BlockId>,
+    /// Blocks moved from memory to disk.
+    pub spilled: Vec<BlockId>,
 }
 
-impl MemoryStore {
-    /// An empty store with a byte budget.
-    pub fn new(budget_bytes: u64) -> Self {
-        Self {
+/// Memory plus disk under one budget policy.
+#[derive(Debug)]
+pub struct BlockStore {
+    budget_bytes: u64,
+    memory: MemoryStore,
+    disk: DiskStore,
+}
+
+impl BlockStore {
+    /// A store with a memory budget, spilling into a fresh sled store at `spill_dir`.
+    pub fn open(budget_bytes: u64, spill_dir: &Path) -> Result<Self, BlockError> {
+        Ok(Self {
             budget_bytes,
-            used_bytes: 0,
-            blocks: HashMap::new(),
-            lru: BTreeMap::new(),
-            tick: 0,
-        }
+            memory: MemoryStore::default(),
+            disk: DiskStore::open_fresh(spill_dir)?,
+        })
     }
 
-    /// Stores (or replaces) a block.
-    pub fn put(&mut self, id: BlockId, bytes: Bytes) -> Result<u64, BlockError> {
+    /// Stores (or replaces) a block at a storage level.
+    pub fn put(
+        &mut self,
+        id: BlockId,
+        bytes: Bytes,
+        level: StorageLevel,
+    ) -> Result<PutOutcome, BlockError> {
         let size = bytes.len() as u64;
-        let replaced = self.blocks.get(&id).map_or(0, |(b, _)| b.len() as u64);
-        if self.used_bytes - replaced + size > self.budget_bytes {
-            return Err(BlockError::OverBudget {
-                block: id,
-                size,
-                used: self.used_bytes,
-                budget: self.budget_bytes,
-            });
-        }
-        self.remove(&id);
-        self.tick += 1;
-        self.lru.insert(self.tick, id.clone());
-        self.blocks.insert(id, (bytes, self.tick));
-        self.used_bytes += size;
-        Ok(size)
-    }
-
-    /// A block, marking it recently used.
-    pub fn get(&mut self, id: &BlockId) -> Option<Bytes> {
-        let (bytes, tick) = self.blocks.get_mut(id)?;
-        self.lru.remove(tick);
-        self.tick += 1;
-        *tick = self.tick;
-        self.lru.insert(self.tick, id.clone());
-        Some(bytes.clone())
-    }
-
-    /// Drops a block; true when it was there.
-    pub fn remove(&mut self, id: &BlockId) -> bool {
-        match self.blocks.remove(id) {
-            Some((bytes, tick)) => {
-                self.lru.remove(&tick);
-                self.used_bytes -= bytes.len() as u64;
-                true
+        let mut outcome = PutOutcome {
+            size,
+            ..PutOutcome::default()
+        };
+        self.memory.remove(&id);
+        self.disk.remove(&id)?;
+        let to_disk = match level {
+            StorageLevel::DiskOnly => true,
+            StorageLevel::MemoryAndDisk => size > self.budget_bytes,
+            StorageLevel::MemoryOnly if size > self.budget_bytes => {
+                return Err(BlockError::OverBudget {
+                    block: id,
+                    size,
+                    budget: self.budget_bytes,
+                })
             }
-            None => false,
+            StorageLevel::MemoryOnly => false,
+        };
+        if to_disk {
+            self.disk.put(&id, &bytes)?;
+            return Ok(outcome);
         }
+        while self.memory.used_bytes() + size > self.budget_bytes {
+            let (victim, victim_bytes, victim_level) =
+                self.memory.pop_lru().expect("used bytes imply blocks");
+            match victim_level {
+                StorageLevel::MemoryOnly => {
+                    debug!(block = %victim, "evicted from memory (memory only: dropped)");
+                    outcome.dropped.push(victim);
+                }
+                _ => {
+                    self.disk.put(&victim, &victim_bytes)?;
+                    debug!(block = %victim, bytes = victim_bytes.len(), "spilled to disk");
+                    outcome.spilled.push(victim);
+                }
+            }
+        }
+        self.memory.insert(id, bytes, level);
+        Ok(outcome)
+    }
+
+    /// A block from memory or disk. A block whose disk checksum fails is dropped and reported
+    /// as [`DiskError::Corrupt`]; it is never returned.
+    pub fn get(&mut self, id: &BlockId) -> Result<Option<Bytes>, BlockError> {
+        if let Some(bytes) = self.memory.get(id) {
+            return Ok(Some(bytes));
+        }
+        match self.disk.get(id) {
+            Ok(found) => Ok(found),
+            Err(e @ DiskError::Corrupt { .. }) => {
+                warn!("{e}; dropping it (lineage will recompute it)");
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Drops a block from memory and disk; true when it was there.
+    pub fn remove(&mut self, id: &BlockId) -> Result<bool, BlockError> {
+        let in_memory = self.memory.remove(id).is_some();
+        let on_disk = self.disk.remove(id)?;
+        Ok(in_memory || on_disk)
+    }
+
+    /// Fault injection: corrupts a block's bytes on disk (see [`DiskStore::corrupt`]).
+    pub fn corrupt_on_disk(&mut self, id: &BlockId) -> Result<bool, BlockError> {
+        Ok(self.disk.corrupt(id)?)
+    }
+
+    /// True when the block is on disk.
+    pub fn is_on_disk(&self, id: &BlockId) -> bool {
+        self.disk.contains(id)
     }
 
     /// Storage figures.
     pub fn stats(&self) -> BlockStats {
         BlockStats {
-            memory_used_bytes: self.used_bytes,
-            spilled_bytes: 0,
-            blocks: self.blocks.len() as u64,
+            memory_used_bytes: self.memory.used_bytes(),
+            spilled_bytes: self.disk.bytes(),
+            blocks: self.memory.len() as u64 + self.disk.blocks(),
         }
     }
 
-    /// Every block with its size, least recently used first.
+    /// Every block with its size: memory (LRU first), then disk.
     pub fn list(&self) -> Vec<(BlockId, u64)> {
-        self.lru
-            .values()
-            .map(|id| (id.clone(), self.blocks[id].0.len() as u64))
-            .collect()
+        let mut all = self.memory.list();
+        all.extend(self.disk.list());
+        all
     }
 }
 
@@ -132,39 +183,71 @@ impl MemoryStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn budget_is_enforced_and_accounting_stays_exact() {
-        let mut s = MemoryStore::new(10);
-        s.put(BlockId::new("a"), Bytes::from_static(b"123456"))
-            .unwrap();
-        let err = s
-            .put(BlockId::new("b"), Bytes::from_static(b"12345"))
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            BlockError::OverBudget {
-                used: 6,
-                budget: 10,
-                ..
-            }
-        ));
-        // Replacing a block counts only the difference.
-        s.put(BlockId::new("a"), Bytes::from_static(b"1234567890"))
-            .unwrap();
-        assert_eq!(s.stats().memory_used_bytes, 10);
-        assert!(s.remove(&BlockId::new("a")));
-        assert!(!s.remove(&BlockId::new("a")));
-        assert_eq!(s.stats(), BlockStats::default());
+    fn store(budget: u64) -> (tempfile::TempDir, BlockStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = BlockStore::open(budget, &dir.path().join("spill")).unwrap();
+        (dir, s)
+    }
+
+    fn b(n: usize) -> Bytes {
+        Bytes::from(vec![n as u8; n])
     }
 
     #[test]
-    fn list_is_in_lru_order() {
-        let mut s = MemoryStore::new(100);
-        for name in ["a", "b", "c"] {
-            s.put(BlockId::new(name), Bytes::from_static(b"x")).unwrap();
+    fn memory_and_disk_spills_lru_and_reads_back() {
+        let (_d, mut s) = store(100);
+        for (i, name) in ["a", "b", "c"].iter().enumerate() {
+            let out = s
+                .put(BlockId::new(*name), b(40), StorageLevel::MemoryAndDisk)
+                .unwrap();
+            if i == 2 {
+                assert_eq!(out.spilled, vec![BlockId::new("a")]);
+            }
         }
-        s.get(&BlockId::new("a"));
-        let order: Vec<_> = s.list().into_iter().map(|(id, _)| id.0).collect();
-        assert_eq!(order, vec!["b", "c", "a"]);
+        let stats = s.stats();
+        assert_eq!(
+            (stats.memory_used_bytes, stats.spilled_bytes, stats.blocks),
+            (80, 40, 3)
+        );
+        assert_eq!(
+            s.get(&BlockId::new("a")).unwrap(),
+            Some(b(40)),
+            "read back from disk"
+        );
+    }
+
+    #[test]
+    fn memory_only_victims_are_dropped_and_oversized_refused() {
+        let (_d, mut s) = store(100);
+        s.put(BlockId::new("a"), b(60), StorageLevel::MemoryOnly)
+            .unwrap();
+        let out = s
+            .put(BlockId::new("b"), b(60), StorageLevel::MemoryOnly)
+            .unwrap();
+        assert_eq!(out.dropped, vec![BlockId::new("a")]);
+        assert_eq!(s.get(&BlockId::new("a")).unwrap(), None);
+        let err = s
+            .put(BlockId::new("c"), b(101), StorageLevel::MemoryOnly)
+            .unwrap_err();
+        assert!(matches!(err, BlockError::OverBudget { .. }), "{err}");
+        // The same block at MemoryAndDisk goes straight to disk.
+        s.put(BlockId::new("c"), b(101), StorageLevel::MemoryAndDisk)
+            .unwrap();
+        assert!(s.is_on_disk(&BlockId::new("c")));
+    }
+
+    #[test]
+    fn disk_only_never_uses_memory_and_corruption_is_never_returned() {
+        let (_d, mut s) = store(100);
+        s.put(BlockId::new("d"), b(50), StorageLevel::DiskOnly)
+            .unwrap();
+        assert_eq!(s.stats().memory_used_bytes, 0);
+        assert!(s.corrupt_on_disk(&BlockId::new("d")).unwrap());
+        assert!(matches!(
+            s.get(&BlockId::new("d")),
+            Err(BlockError::Disk(DiskError::Corrupt { .. }))
+        ));
+        assert_eq!(s.get(&BlockId::new("d")).unwrap(), None);
+        assert_eq!(s.stats().blocks, 0);
     }
 }

@@ -1,15 +1,26 @@
-//! The Master actor: owns [`Membership`] and answers every master request in arrival order.
+//! The Master actor: owns [`Membership`] and the [`Scheduler`], answers master requests in
+//! arrival order, launches tasks on workers and turns their answers back into events.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext, Context, Handler, Message};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
+use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::membership::{HeartbeatOutcome, Membership, Registration};
 use crate::clock::Clock;
-use crate::transport::PeerInfo;
-use crate::wire::{ClusterStatus, MasterRequest, MasterResponse};
+use crate::data::plan::DatasetId;
+use crate::scheduler::{JobOutcome, Launch, Placement, Scheduler, SchedulerConfig};
+use crate::transport::{endpoint::resolve, PeerInfo, PeerPool};
+use crate::wire::{
+    ClusterStatus, JobSpec, MasterRequest, MasterResponse, TaskError, TaskMetrics, TaskOutput,
+    WorkerRequest, WorkerResponse,
+};
+
+/// Deadline of one task on a worker (loss of the worker is detected much earlier).
+pub const TASK_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Everything the Master actor accepts. Replies are [`MasterResponse`]s.
 #[derive(Debug)]
@@ -30,6 +41,33 @@ pub enum MasterMsg {
     },
     /// Time to declare silent workers lost (sent by the actor's own timer; tests may send it).
     CheckHeartbeats,
+    /// Run a job; `reply` gets its outcome when it ends.
+    SubmitJob {
+        /// The job.
+        spec: JobSpec,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<JobOutcome>,
+    },
+    /// A worker finished a task attempt.
+    TaskSucceeded {
+        /// The attempt.
+        attempt_id: u64,
+        /// Who ran it.
+        worker: String,
+        /// Its output.
+        output: TaskOutput,
+        /// Its counters.
+        metrics: TaskMetrics,
+    },
+    /// A task attempt failed (on the worker, or on the way there and back).
+    TaskFailed {
+        /// The attempt.
+        attempt_id: u64,
+        /// Who ran it.
+        worker: String,
+        /// Why.
+        error: TaskError,
+    },
 }
 
 impl Message for MasterMsg {
@@ -40,27 +78,35 @@ impl Message for MasterMsg {
 /// [`super::MasterClient`] (over QUIC).
 pub struct Master {
     membership: Membership,
+    scheduler: Scheduler,
     clock: Arc<dyn Clock>,
     address: String,
     heartbeat_interval: Duration,
-    recomputed_partitions: u64,
+    pool: PeerPool,
+    next_job_id: u64,
+    waiters: HashMap<u64, (String, oneshot::Sender<JobOutcome>)>,
 }
 
 impl Master {
-    /// A master advertising `address`, expecting heartbeats every `heartbeat_interval` and
-    /// declaring workers lost after `heartbeat_timeout` of silence.
+    /// A master advertising `address`, expecting heartbeats every `heartbeat_interval`,
+    /// declaring workers lost after `heartbeat_timeout` of silence, and reaching workers
+    /// through `pool`.
     pub fn new(
         address: String,
         heartbeat_interval: Duration,
         heartbeat_timeout: Duration,
         clock: Arc<dyn Clock>,
+        pool: PeerPool,
     ) -> Self {
         Self {
             membership: Membership::new(heartbeat_timeout.as_millis() as u64),
+            scheduler: Scheduler::new(SchedulerConfig::default()),
             clock,
             address,
             heartbeat_interval,
-            recomputed_partitions: 0,
+            pool,
+            next_job_id: 1,
+            waiters: HashMap::new(),
         }
     }
 
@@ -119,9 +165,179 @@ impl Master {
                 master: self.address.clone(),
                 uptime_ms: now,
                 workers: self.membership.snapshot(now),
-                recomputed_partitions: self.recomputed_partitions,
+                recomputed_partitions: self.membership.recomputed_partitions(),
             }),
+            MasterRequest::Unpersist { dataset } => {
+                self.unpersist(dataset);
+                MasterResponse::Ack
+            }
+            MasterRequest::RunJob(_) => MasterResponse::Error {
+                message: "jobs are submitted through the job service".into(),
+            },
         }
+    }
+
+    fn unpersist(&mut self, dataset: DatasetId) {
+        for (block, holders) in self.membership.forget_blocks(&format!("rdd_{dataset}_")) {
+            for holder in holders {
+                let Some(address) = self.membership.address_of(&holder) else {
+                    continue;
+                };
+                let pool = self.pool.clone();
+                let block = block.clone();
+                tokio::spawn(async move {
+                    let request = WorkerRequest::RemoveBlock { block_id: block };
+                    if let Ok(addr) = resolve(&address).await {
+                        if let Ok(conn) = pool.get(addr).await {
+                            let _ = conn.request::<_, WorkerResponse>(&request).await;
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    fn workers_lost(&mut self, ids: Vec<String>, why: &str) {
+        let now = self.clock.now_ms();
+        for id in ids {
+            warn!(worker = %id, "worker lost: {why}");
+            for outcome in self.scheduler.worker_lost(now, &id) {
+                self.finish(outcome);
+            }
+        }
+    }
+
+    fn finish(&mut self, outcome: JobOutcome) {
+        let job_id = match &outcome {
+            JobOutcome::Finished { job_id, .. } => *job_id,
+            JobOutcome::Failed(e) => e.job_id,
+        };
+        match &outcome {
+            JobOutcome::Finished { results, .. } => {
+                info!(job = job_id, partitions = results.len(), "job finished")
+            }
+            JobOutcome::Failed(e) => warn!(job = job_id, "{e}"),
+        }
+        if let Some((_, reply)) = self.waiters.remove(&job_id) {
+            let _ = reply.send(outcome);
+        }
+    }
+
+    /// Launches whatever pending tasks fit the free slots.
+    fn dispatch(&mut self, me: Addr<Self>) {
+        if self.scheduler.active_jobs() == 0 {
+            return;
+        }
+        let mut free: BTreeMap<String, usize> = self
+            .membership
+            .alive_cores()
+            .into_iter()
+            .map(|(id, cores)| {
+                let running = self.scheduler.running_on(&id);
+                (id, (cores as usize).saturating_sub(running))
+            })
+            .collect();
+        let placement = ClusterPlacement {
+            membership: &self.membership,
+        };
+        let launches = self
+            .scheduler
+            .launches(self.clock.now_ms(), &mut free, &placement);
+        for launch in launches {
+            let address = self
+                .membership
+                .address_of(&launch.worker)
+                .unwrap_or_default();
+            tokio::spawn(run_remote(self.pool.clone(), address, launch, me.clone()));
+        }
+    }
+}
+
+/// Sends a task to its worker and reports the answer to the master.
+async fn run_remote(pool: PeerPool, address: String, launch: Launch, master: Addr<Master>) {
+    let Launch { worker, spec } = launch;
+    let attempt_id = spec.attempt_id;
+    let unreachable = |message: String| MasterMsg::TaskFailed {
+        attempt_id,
+        worker: worker.clone(),
+        error: TaskError::Unreachable {
+            worker: worker.clone(),
+            message,
+        },
+    };
+    let result = async {
+        let addr = resolve(&address).await.map_err(|e| e.to_string())?;
+        let conn = pool.get(addr).await.map_err(|e| e.to_string())?;
+        conn.request_body_within(
+            &WorkerRequest::RunTask(spec),
+            |r: &WorkerResponse| match r {
+                WorkerResponse::TaskDone { len, .. } => Some(*len),
+                _ => None,
+            },
+            TASK_TIMEOUT,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+    .await;
+    let msg = match result {
+        Ok((WorkerResponse::TaskDone { metrics, .. }, Some(body))) => {
+            match rmp_serde::from_slice::<TaskOutput>(&body) {
+                Ok(output) => MasterMsg::TaskSucceeded {
+                    attempt_id,
+                    worker: worker.clone(),
+                    output,
+                    metrics,
+                },
+                Err(e) => unreachable(format!("undecodable task output: {e}")),
+            }
+        }
+        Ok((WorkerResponse::TaskFailed(error), _)) => MasterMsg::TaskFailed {
+            attempt_id,
+            worker: worker.clone(),
+            error,
+        },
+        Ok((other, _)) => unreachable(format!("unexpected answer {other:?}")),
+        Err(e) => unreachable(e),
+    };
+    master.do_send(msg);
+}
+
+/// Placement over the master's view of the cluster.
+struct ClusterPlacement<'a> {
+    membership: &'a Membership,
+}
+
+impl Placement for ClusterPlacement<'_> {
+    fn preferred(&self, spec: &JobSpec, dataset: DatasetId, partition: u32) -> Vec<String> {
+        for block in spec.lineage.persisted_chain(dataset, partition) {
+            let holders = self.membership.locate(&block);
+            if !holders.is_empty() {
+                return holders.into_iter().map(|(id, _)| id).collect();
+            }
+        }
+        Vec::new()
+    }
+
+    fn replicas(&self, worker: &str) -> Vec<(String, String)> {
+        let alive: Vec<String> = self
+            .membership
+            .alive_cores()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let start = alive
+            .iter()
+            .position(|id| id == worker)
+            .map_or(0, |i| i + 1);
+        alive
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(alive.len())
+            .filter(|id| *id != worker)
+            .filter_map(|id| self.membership.address_of(id).map(|a| (id.clone(), a)))
+            .collect()
     }
 }
 
@@ -148,22 +364,55 @@ impl Actor for Master {
 impl Handler<MasterMsg> for Master {
     type Result = actix::MessageResult<MasterMsg>;
 
-    fn handle(&mut self, msg: MasterMsg, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: MasterMsg, ctx: &mut Self::Context) -> Self::Result {
+        let now = self.clock.now_ms();
         let response = match msg {
             MasterMsg::Request { peer, request } => self.on_request(&peer, request),
             MasterMsg::ConnectionClosed { peer, reason } => {
-                for id in self.membership.connection_closed(peer.conn_id) {
-                    warn!(worker = %id, "worker lost: connection closed ({reason})");
-                }
+                let lost = self.membership.connection_closed(peer.conn_id);
+                self.workers_lost(lost, &format!("connection closed ({reason})"));
                 MasterResponse::Ack
             }
             MasterMsg::CheckHeartbeats => {
-                for id in self.membership.expire(self.clock.now_ms()) {
-                    warn!(worker = %id, "worker lost: no heartbeat within the timeout");
+                let lost = self.membership.expire(now);
+                self.workers_lost(lost, "no heartbeat within the timeout");
+                MasterResponse::Ack
+            }
+            MasterMsg::SubmitJob { spec, reply } => {
+                let job_id = self.next_job_id;
+                self.next_job_id += 1;
+                info!(job = job_id, name = %spec.name, dataset = spec.target, "job submitted");
+                self.waiters.insert(job_id, (spec.name.clone(), reply));
+                if let Some(outcome) = self.scheduler.submit(now, job_id, spec) {
+                    self.finish(outcome);
+                }
+                MasterResponse::Ack
+            }
+            MasterMsg::TaskSucceeded {
+                attempt_id,
+                worker,
+                output,
+                metrics,
+            } => {
+                tracing::debug!(attempt_id, %worker, ?metrics, "task succeeded");
+                if let Some(outcome) = self.scheduler.task_succeeded(attempt_id, output) {
+                    self.finish(outcome);
+                }
+                MasterResponse::Ack
+            }
+            MasterMsg::TaskFailed {
+                attempt_id,
+                worker,
+                error,
+            } => {
+                warn!(attempt_id, %worker, "task attempt failed: {error}");
+                if let Some(outcome) = self.scheduler.task_failed(now, attempt_id, error) {
+                    self.finish(outcome);
                 }
                 MasterResponse::Ack
             }
         };
+        self.dispatch(ctx.address());
         actix::MessageResult(response)
     }
 }

@@ -10,7 +10,10 @@ use actix::{Actor, Addr};
 use super::actor::Master;
 use super::service::MasterService;
 use crate::clock::SystemClock;
-use crate::transport::{bind_endpoint, serve, Credentials, TransportError, TransportSettings};
+use crate::transport::{
+    bind_endpoint, serve, Credentials, PeerPool, TransportError, TransportSettings,
+};
+use crate::wire::PeerRole;
 
 /// Everything a master needs to start.
 #[derive(Debug, Clone)]
@@ -75,11 +78,13 @@ pub async fn start_master(
             addr: config.listen,
             source,
         })?;
+    let pool = PeerPool::new(endpoint.clone(), PeerRole::Client, "master");
     let actor = Master::new(
         addr.to_string(),
         config.heartbeat_interval,
         config.heartbeat_timeout,
         Arc::new(SystemClock::new()),
+        pool,
     )
     .start();
     tokio::spawn(serve(

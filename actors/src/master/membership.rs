@@ -50,6 +50,12 @@ pub struct Membership {
     workers: BTreeMap<String, WorkerEntry>,
     /// block -> (worker id -> size in bytes), alive holders only.
     locations: BTreeMap<BlockId, BTreeMap<String, u64>>,
+    /// Persisted partitions (`rdd_*` blocks) that have been stored at least once.
+    materialized: BTreeSet<BlockId>,
+    /// Materialized partitions that currently have no holder.
+    lost_blocks: BTreeSet<BlockId>,
+    /// Partitions stored again after being lost: recomputed from lineage.
+    recomputed: u64,
 }
 
 impl Membership {
@@ -59,7 +65,64 @@ impl Membership {
             heartbeat_timeout_ms,
             workers: BTreeMap::new(),
             locations: BTreeMap::new(),
+            materialized: BTreeSet::new(),
+            lost_blocks: BTreeSet::new(),
+            recomputed: 0,
         }
+    }
+
+    /// Partitions recomputed from lineage so far.
+    pub fn recomputed_partitions(&self) -> u64 {
+        self.recomputed
+    }
+
+    /// Records a block gaining a holder; returns true when it is a recomputation.
+    fn add_location(&mut self, block: BlockId, worker: &str, size: u64) -> bool {
+        let mut recomputed = false;
+        if block.0.starts_with("rdd_") {
+            if self.lost_blocks.remove(&block) {
+                self.recomputed += 1;
+                recomputed = true;
+            }
+            self.materialized.insert(block.clone());
+        }
+        self.locations
+            .entry(block)
+            .or_default()
+            .insert(worker.to_string(), size);
+        recomputed
+    }
+
+    /// Records a block losing a holder.
+    fn remove_location(&mut self, block: &BlockId, worker: &str) {
+        if let Some(holders) = self.locations.get_mut(block) {
+            holders.remove(worker);
+            if holders.is_empty() {
+                self.locations.remove(block);
+                if self.materialized.contains(block) {
+                    self.lost_blocks.insert(block.clone());
+                }
+            }
+        }
+    }
+
+    /// Forgets every block whose name starts with `prefix` (an unpersisted dataset); returns
+    /// the `(block, holders)` that must be told to drop them.
+    pub fn forget_blocks(&mut self, prefix: &str) -> Vec<(BlockId, Vec<String>)> {
+        self.materialized.retain(|b| !b.0.starts_with(prefix));
+        self.lost_blocks.retain(|b| !b.0.starts_with(prefix));
+        let gone: Vec<BlockId> = self
+            .locations
+            .keys()
+            .filter(|b| b.0.starts_with(prefix))
+            .cloned()
+            .collect();
+        gone.into_iter()
+            .map(|b| {
+                let holders = self.locations.remove(&b).unwrap_or_default();
+                (b, holders.into_keys().collect())
+            })
+            .collect()
     }
 
     /// Registers a worker arriving on connection `conn_id`; returns its new incarnation.
@@ -69,10 +132,7 @@ impl Membership {
         let incarnation = self.workers.get(&id).map_or(1, |w| w.incarnation + 1);
         self.drop_locations_of(&id);
         for (block, size) in &reg.blocks {
-            self.locations
-                .entry(block.clone())
-                .or_default()
-                .insert(id.clone(), *size);
+            self.add_location(block.clone(), &id, *size);
         }
         let stats = BlockStats {
             blocks: reg.blocks.len() as u64,
@@ -147,15 +207,11 @@ impl Membership {
             return outcome;
         }
         if present {
-            self.locations
-                .entry(block)
-                .or_default()
-                .insert(worker_id.to_string(), size_bytes);
-        } else if let Some(holders) = self.locations.get_mut(&block) {
-            holders.remove(worker_id);
-            if holders.is_empty() {
-                self.locations.remove(&block);
+            if self.add_location(block.clone(), worker_id, size_bytes) {
+                tracing::info!(%block, worker = worker_id, "partition recomputed from lineage");
             }
+        } else {
+            self.remove_location(&block, worker_id);
         }
         HeartbeatOutcome::Ack
     }
@@ -199,10 +255,32 @@ impl Membership {
     }
 
     fn drop_locations_of(&mut self, id: &str) {
-        self.locations.retain(|_, holders| {
-            holders.remove(id);
-            !holders.is_empty()
-        });
+        let held: Vec<BlockId> = self
+            .locations
+            .iter()
+            .filter(|(_, holders)| holders.contains_key(id))
+            .map(|(b, _)| b.clone())
+            .collect();
+        for block in held {
+            self.remove_location(&block, id);
+        }
+    }
+
+    /// Address of an alive worker.
+    pub fn address_of(&self, id: &str) -> Option<String> {
+        self.workers
+            .get(id)
+            .filter(|w| w.state == WorkerState::Alive)
+            .map(|w| w.reg.address.clone())
+    }
+
+    /// Alive workers with their cores, ordered by id.
+    pub fn alive_cores(&self) -> Vec<(String, u32)> {
+        self.workers
+            .iter()
+            .filter(|(_, w)| w.state == WorkerState::Alive)
+            .map(|(id, w)| (id.clone(), w.reg.cores))
+            .collect()
     }
 
     /// Alive holders of a block as `(worker id, address)`, ordered by id.
@@ -318,6 +396,39 @@ mod tests {
         m.register(1, 2, reg("a", &[]));
         assert!(m.connection_closed(1).is_empty());
         assert_eq!(m.alive().len(), 1);
+    }
+
+    #[test]
+    fn recomputations_are_counted_once_per_lost_partition() {
+        let mut m = Membership::new(5_000);
+        m.register(0, 1, reg("a", &[]));
+        m.register(0, 2, reg("bb", &[]));
+        for (w, b) in [
+            ("a", "rdd_1_0"),
+            ("a", "rdd_1_1"),
+            ("bb", "rdd_1_2"),
+            ("a", "other"),
+        ] {
+            m.block_update(1, w, 1, BlockId::new(b), 8, true);
+        }
+        m.connection_closed(1);
+        assert_eq!(m.recomputed_partitions(), 0);
+        m.block_update(2, "bb", 1, BlockId::new("rdd_1_0"), 8, true);
+        m.block_update(2, "bb", 1, BlockId::new("rdd_1_0"), 8, true);
+        m.block_update(2, "bb", 1, BlockId::new("other"), 8, true);
+        assert_eq!(
+            m.recomputed_partitions(),
+            1,
+            "only lost rdd blocks count, once"
+        );
+        let forgotten = m.forget_blocks("rdd_1_");
+        assert_eq!(forgotten.len(), 2);
+        m.block_update(3, "bb", 1, BlockId::new("rdd_1_1"), 8, true);
+        assert_eq!(
+            m.recomputed_partitions(),
+            1,
+            "an unpersisted dataset starts over"
+        );
     }
 
     #[test]

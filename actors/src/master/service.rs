@@ -3,8 +3,10 @@
 use actix::Addr;
 
 use super::actor::{Master, MasterMsg};
+use crate::scheduler::JobOutcome;
 use crate::transport::{PeerInfo, Service, StreamIo};
-use crate::wire::{FrameError, MasterRequest, MasterResponse};
+use crate::wire::{FrameError, JobSpec, MasterRequest, MasterResponse};
+use tokio::sync::oneshot;
 
 /// Serves master requests by forwarding them to the [`Master`] actor.
 pub struct MasterService {
@@ -15,6 +17,36 @@ impl MasterService {
     /// A service in front of `actor`.
     pub fn new(actor: Addr<Master>) -> Self {
         Self { actor }
+    }
+}
+
+impl MasterService {
+    /// Submits a job and answers when it ends: results as a body, or the typed failure.
+    async fn run_job(&self, spec: JobSpec, io: &mut StreamIo) -> Result<(), FrameError> {
+        let (reply, outcome) = oneshot::channel();
+        if let Err(e) = self.actor.send(MasterMsg::SubmitJob { spec, reply }).await {
+            let message = format!("master actor unavailable: {e}");
+            return io.respond(&MasterResponse::Error { message }).await;
+        }
+        match outcome.await {
+            Ok(JobOutcome::Finished { results, .. }) => {
+                let body = rmp_serde::to_vec_named(&results)
+                    .map_err(|e| FrameError::Encode(e.to_string()))?;
+                io.respond(&MasterResponse::JobDone {
+                    len: body.len() as u64,
+                })
+                .await?;
+                io.send
+                    .write_chunk(body.into())
+                    .await
+                    .map_err(|e| FrameError::Io(std::io::Error::other(e)))
+            }
+            Ok(JobOutcome::Failed(error)) => io.respond(&MasterResponse::JobFailed(error)).await,
+            Err(_) => {
+                let message = "the master dropped the job".to_string();
+                io.respond(&MasterResponse::Error { message }).await
+            }
+        }
     }
 }
 
@@ -31,6 +63,9 @@ impl Service for MasterService {
         request: MasterRequest,
         io: &mut StreamIo,
     ) -> Result<(), FrameError> {
+        if let MasterRequest::RunJob(spec) = request {
+            return self.run_job(spec, io).await;
+        }
         let msg = MasterMsg::Request {
             peer: peer.clone(),
             request,

@@ -171,26 +171,37 @@ impl PeerConn {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        self.with_timeout(
-            REQUEST_TIMEOUT + BODY_TIMEOUT,
-            "request for a body",
-            async {
-                let (mut send, mut recv) = self.open().await?;
-                self.send_frame(&mut send, request).await?;
-                let _ = send.finish();
-                let response: Resp = self.recv_frame(&mut recv).await?;
-                let body = match body_len(&response) {
-                    Some(len) => Some(read_body(&mut recv, len).await.map_err(|source| {
-                        TransportError::Frame {
-                            addr: self.addr,
-                            source,
-                        }
-                    })?),
-                    None => None,
-                };
-                Ok((response, body))
-            },
-        )
+        self.request_body_within(request, body_len, REQUEST_TIMEOUT + BODY_TIMEOUT)
+            .await
+    }
+
+    /// Like [`PeerConn::request_body`] with an explicit deadline (long-running tasks, jobs).
+    pub async fn request_body_within<Req, Resp>(
+        &self,
+        request: &Req,
+        body_len: impl FnOnce(&Resp) -> Option<u64>,
+        limit: Duration,
+    ) -> Result<(Resp, Option<Bytes>), TransportError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        self.with_timeout(limit, "request for a body", async {
+            let (mut send, mut recv) = self.open().await?;
+            self.send_frame(&mut send, request).await?;
+            let _ = send.finish();
+            let response: Resp = self.recv_frame(&mut recv).await?;
+            let body = match body_len(&response) {
+                Some(len) => Some(read_body(&mut recv, len).await.map_err(|source| {
+                    TransportError::Frame {
+                        addr: self.addr,
+                        source,
+                    }
+                })?),
+                None => None,
+            };
+            Ok((response, body))
+        })
         .await
     }
 

@@ -57,6 +57,18 @@ impl std::fmt::Display for BlockId {
     }
 }
 
+/// Where a persisted block may live (Spark's storage levels).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StorageLevel {
+    /// Memory only; evicted blocks are dropped and recomputed from lineage when needed.
+    #[default]
+    MemoryOnly,
+    /// Memory, spilling least-recently-used blocks to disk when the budget is exceeded.
+    MemoryAndDisk,
+    /// Disk only.
+    DiskOnly,
+}
+
 /// Storage figures a block manager reports with every heartbeat.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockStats {
@@ -115,6 +127,14 @@ pub enum MasterRequest {
     },
     /// The cluster state, for `cinder status` and `cinder top`.
     Status,
+    /// Run a job; the answer comes when it finishes: [`MasterResponse::JobDone`] followed by
+    /// the results as a body, or [`MasterResponse::JobFailed`].
+    RunJob(crate::wire::JobSpec),
+    /// Drop the persisted blocks of a dataset on every worker.
+    Unpersist {
+        /// The dataset.
+        dataset: u64,
+    },
 }
 
 /// The master's answers.
@@ -146,6 +166,14 @@ pub enum MasterResponse {
     },
     /// Cluster state.
     Status(ClusterStatus),
+    /// A job finished; `len` bytes of rmp-encoded `Vec<PartitionResult>` follow, in partition
+    /// order.
+    JobDone {
+        /// Body length.
+        len: u64,
+    },
+    /// A job failed.
+    JobFailed(crate::wire::JobError),
     /// The request failed.
     Error {
         /// Why.
@@ -214,6 +242,9 @@ pub enum WorkerRequest {
         block_id: BlockId,
         /// Number of body bytes that follow.
         len: u64,
+        /// Where it may live.
+        #[serde(default)]
+        level: StorageLevel,
     },
     /// Read a block held by this worker only (no remote lookup).
     GetBlock {
@@ -228,6 +259,15 @@ pub enum WorkerRequest {
     },
     /// Drop a block.
     RemoveBlock {
+        /// The block.
+        block_id: BlockId,
+    },
+    /// Run a task: answered with [`WorkerResponse::TaskDone`] plus the output as a body, or
+    /// [`WorkerResponse::TaskFailed`].
+    RunTask(crate::wire::TaskSpec),
+    /// Fault injection (only when the worker runs with `CINDER_FAULT_INJECTION=1`): corrupt a
+    /// block's bytes on disk, keeping its checksum.
+    CorruptBlock {
         /// The block.
         block_id: BlockId,
     },
@@ -263,6 +303,15 @@ pub enum WorkerResponse {
         /// Where it came from: `local` or the id of the peer it was copied from.
         source: String,
     },
+    /// A task finished; `len` bytes of rmp-encoded [`crate::wire::TaskOutput`] follow.
+    TaskDone {
+        /// Counters.
+        metrics: crate::wire::TaskMetrics,
+        /// Body length.
+        len: u64,
+    },
+    /// A task failed.
+    TaskFailed(crate::wire::TaskError),
     /// Block dropped (or was not there).
     Removed {
         /// Whether it existed.

@@ -14,7 +14,7 @@ use tracing::warn;
 use super::actor::Worker;
 use super::service::WorkerService;
 use super::session::{Session, SessionEnd};
-use crate::block_manager::{BlockManager, BlockManagerHandle, MasterLink};
+use crate::block_manager::{BlockError, BlockManager, BlockManagerHandle, BlockStore, MasterLink};
 use crate::transport::{
     bind_endpoint, serve, Credentials, PeerPool, TransportError, TransportSettings,
 };
@@ -92,15 +92,35 @@ pub fn default_worker_id(work_dir: &Path) -> String {
     format!("worker-{:08x}", hasher.finish() as u32)
 }
 
+/// Why a worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerStartError {
+    /// The endpoint could not be bound or configured.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The block store could not be opened.
+    #[error(transparent)]
+    Storage(#[from] BlockError),
+    /// The work dir could not be created.
+    #[error("work dir {path}: {source}")]
+    WorkDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
 /// Starts a worker. Must be called inside a running actix `System` on a tokio runtime.
 pub async fn start_worker(
     config: WorkerConfig,
     creds: Arc<Credentials>,
-) -> Result<RunningWorker, TransportError> {
-    std::fs::create_dir_all(&config.work_dir).map_err(|source| TransportError::Bind {
-        addr: config.listen,
+) -> Result<RunningWorker, WorkerStartError> {
+    std::fs::create_dir_all(&config.work_dir).map_err(|source| WorkerStartError::WorkDir {
+        path: config.work_dir.clone(),
         source,
     })?;
+    let store = BlockStore::open(config.memory_budget_bytes, &config.work_dir.join("spill"))?;
     let worker_id = config
         .worker_id
         .clone()
@@ -118,7 +138,7 @@ pub async fn start_worker(
     }
     let link = MasterLink::default();
     let peers = PeerPool::new(endpoint.clone(), PeerRole::Worker, &worker_id);
-    let bm_actor = BlockManager::new(config.memory_budget_bytes).start();
+    let bm_actor = BlockManager::new(store).start();
     let block_manager = BlockManagerHandle::new(bm_actor, worker_id.clone(), link.clone(), peers);
     let actor = Worker::new(worker_id.clone()).start();
     let service = WorkerService::new(worker_id.clone(), actor.clone(), block_manager.clone());

@@ -4,15 +4,18 @@ use actix::Addr;
 
 use super::actor::{Worker, WorkerMsg};
 use crate::block_manager::{BlockError, BlockManagerHandle};
+use crate::data::exec::Executor;
 use crate::transport::client::read_body;
 use crate::transport::{PeerInfo, Service, StreamIo};
-use crate::wire::{FrameError, WorkerRequest, WorkerResponse, MAX_BODY_BYTES};
+use crate::wire::{FrameError, TaskSpec, WorkerRequest, WorkerResponse, MAX_BODY_BYTES};
+use tracing::Instrument;
 
 /// Serves [`WorkerRequest`]s.
 pub struct WorkerService {
     worker_id: String,
     worker: Addr<Worker>,
     blocks: BlockManagerHandle,
+    executor: Executor,
 }
 
 impl WorkerService {
@@ -21,7 +24,49 @@ impl WorkerService {
         Self {
             worker_id,
             worker,
+            executor: Executor::new(blocks.clone()),
             blocks,
+        }
+    }
+}
+
+/// Whether fault-injection requests are honoured (`CINDER_FAULT_INJECTION=1`).
+fn fault_injection_enabled() -> bool {
+    std::env::var("CINDER_FAULT_INJECTION").is_ok_and(|v| v == "1")
+}
+
+impl WorkerService {
+    async fn run_task(&self, spec: TaskSpec, io: &mut StreamIo) -> Result<(), FrameError> {
+        let span = tracing::info_span!(
+            "task",
+            job = spec.job_id,
+            attempt = spec.attempt_id,
+            dataset = spec.target,
+            partition = spec.partition
+        );
+        let result = self.executor.run(&spec).instrument(span).await;
+        match result {
+            Ok((output, metrics)) => {
+                let body = rmp_serde::to_vec_named(&output)
+                    .map_err(|e| FrameError::Encode(e.to_string()))?;
+                io.respond(&WorkerResponse::TaskDone {
+                    metrics,
+                    len: body.len() as u64,
+                })
+                .await?;
+                io.send
+                    .write_chunk(body.into())
+                    .await
+                    .map_err(|e| FrameError::Io(std::io::Error::other(e)))
+            }
+            Err(error) => {
+                tracing::warn!(
+                    job = spec.job_id,
+                    partition = spec.partition,
+                    "task failed: {error}"
+                );
+                io.respond(&WorkerResponse::TaskFailed(error)).await
+            }
         }
     }
 }
@@ -55,14 +100,18 @@ impl Service for WorkerService {
                 };
                 io.respond(&response).await
             }
-            WorkerRequest::PutBlock { block_id, len } => {
+            WorkerRequest::PutBlock {
+                block_id,
+                len,
+                level,
+            } => {
                 if len > MAX_BODY_BYTES {
                     let message =
                         format!("block of {len} bytes exceeds the limit of {MAX_BODY_BYTES}");
                     return io.respond(&WorkerResponse::Error { message }).await;
                 }
                 let bytes = read_body(&mut io.recv, len).await?;
-                let response = match self.blocks.put(block_id, bytes).await {
+                let response = match self.blocks.put_level(block_id, bytes, level).await {
                     Ok(len) => WorkerResponse::Stored { len },
                     Err(e) => error(e),
                 };
@@ -90,6 +139,18 @@ impl Service for WorkerService {
                     },
                     Err(BlockError::NotFound(block_id)) => WorkerResponse::NotFound { block_id },
                     Err(e) => error(e),
+                };
+                io.respond(&response).await
+            }
+            WorkerRequest::RunTask(spec) => self.run_task(spec, io).await,
+            WorkerRequest::CorruptBlock { block_id } => {
+                let response = if !fault_injection_enabled() {
+                    error("fault injection is disabled (set CINDER_FAULT_INJECTION=1)")
+                } else {
+                    match self.blocks.corrupt_on_disk(&block_id).await {
+                        Ok(existed) => WorkerResponse::Removed { existed },
+                        Err(e) => error(e),
+                    }
                 };
                 io.respond(&response).await
             }

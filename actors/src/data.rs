@@ -1,0 +1,11 @@
+//! The data layer: lineage plans, Arrow partitions, registered user functions, sources, and the
+//! worker-side executor that computes a partition from its lineage.
+
+pub mod aggregate;
+pub mod builtin;
+pub mod exec;
+pub mod functions;
+pub mod ipc;
+pub mod libsvm;
+pub mod plan;
+pub mod text;

@@ -1,0 +1,336 @@
+//! Lineage: datasets as nodes of a graph of deterministic transformations. Any partition can be
+//! recomputed from its lineage, bit for bit: every operator is a pure function of its inputs,
+//! the partition index and (for sampling) a seed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{BlockId, StorageLevel};
+
+/// Identifies a dataset within a driver's lineage graph.
+pub type DatasetId = u64;
+
+/// How a dataset is persisted once computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Persist {
+    /// Where blocks live.
+    pub level: StorageLevel,
+    /// Copies kept on distinct workers (1 or more).
+    pub replication: u8,
+}
+
+/// Text formats a [`Op::TextFile`] source parses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TextFormat {
+    /// LibSVM `label index:value ...` with 1-based indices; vectors of `num_features`.
+    LibSvm {
+        /// Vector size (Spark's `numFeatures`).
+        num_features: u32,
+    },
+}
+
+/// A line-aligned byte range of a text file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextSplit {
+    /// First byte (start of a line).
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// 1-based number of the split's first line in the file.
+    pub first_line: u64,
+}
+
+/// How a dataset's partitions are made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// Partition `p` is `generator(p, args)`, a registered deterministic source.
+    Generate {
+        /// Registered generator name.
+        generator: String,
+        /// Its arguments (rmp bytes).
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+    },
+    /// In-memory data from the driver: partition index -> Arrow IPC bytes (pruned per task).
+    Collection {
+        /// The partitions.
+        partitions: BTreeMap<u32, serde_bytes::ByteBuf>,
+    },
+    /// A text file read in line-aligned splits, one per partition.
+    TextFile {
+        /// Path readable by every worker.
+        path: String,
+        /// How to parse lines.
+        format: TextFormat,
+        /// One split per partition.
+        splits: Vec<TextSplit>,
+    },
+    /// A registered function applied to each partition's batch.
+    MapBatches {
+        /// Input dataset.
+        parent: DatasetId,
+        /// Registered function name.
+        function: String,
+        /// Its arguments (rmp bytes).
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+    },
+    /// Rows for which a registered predicate holds.
+    Filter {
+        /// Input dataset.
+        parent: DatasetId,
+        /// Registered predicate name.
+        function: String,
+        /// Its arguments (rmp bytes).
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+    },
+    /// A subset of columns, in the given order.
+    Select {
+        /// Input dataset.
+        parent: DatasetId,
+        /// Column names.
+        columns: Vec<String>,
+    },
+    /// Rows whose hash of `(seed, partition, row)`, mapped to `[0, 1)`, falls in
+    /// `[lower, upper)`: a Bernoulli sample of `upper - lower`. Disjoint ranges with one seed
+    /// split a dataset exactly (`random_split`).
+    Sample {
+        /// Input dataset.
+        parent: DatasetId,
+        /// Lower bound of the kept range.
+        lower: f64,
+        /// Upper bound of the kept range.
+        upper: f64,
+        /// Seed.
+        seed: u64,
+    },
+    /// The partitions of several datasets, one after the other.
+    Union {
+        /// Input datasets, in order.
+        parents: Vec<DatasetId>,
+    },
+}
+
+/// One dataset of the graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetNode {
+    /// Its id.
+    pub id: DatasetId,
+    /// A name for logs.
+    pub name: String,
+    /// How its partitions are made.
+    pub op: Op,
+    /// Number of partitions.
+    pub num_partitions: u32,
+    /// Persistence, if any.
+    pub persist: Option<Persist>,
+}
+
+/// Why a lineage graph is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A node refers to a dataset not in the graph.
+    #[error("dataset {0} is not in the lineage")]
+    Missing(DatasetId),
+    /// A partition index is out of range.
+    #[error("dataset {dataset} has {count} partitions; {partition} is out of range")]
+    NoSuchPartition {
+        /// The dataset.
+        dataset: DatasetId,
+        /// Requested partition.
+        partition: u32,
+        /// Partitions it has.
+        count: u32,
+    },
+}
+
+/// A set of datasets closed under their dependencies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// The nodes by id.
+    pub nodes: BTreeMap<DatasetId, DatasetNode>,
+}
+
+/// The block id of a persisted partition.
+pub fn partition_block(dataset: DatasetId, partition: u32) -> BlockId {
+    BlockId(format!("rdd_{dataset}_{partition}"))
+}
+
+impl Lineage {
+    /// A node by id.
+    pub fn node(&self, id: DatasetId) -> Result<&DatasetNode, PlanError> {
+        self.nodes.get(&id).ok_or(PlanError::Missing(id))
+    }
+
+    /// The parent partitions partition `p` of `d` is computed from (narrow dependencies).
+    pub fn dependencies(&self, d: DatasetId, p: u32) -> Result<Vec<(DatasetId, u32)>, PlanError> {
+        let node = self.node(d)?;
+        if p >= node.num_partitions {
+            return Err(PlanError::NoSuchPartition {
+                dataset: d,
+                partition: p,
+                count: node.num_partitions,
+            });
+        }
+        Ok(match &node.op {
+            Op::Generate { .. } | Op::Collection { .. } | Op::TextFile { .. } => vec![],
+            Op::MapBatches { parent, .. }
+            | Op::Filter { parent, .. }
+            | Op::Select { parent, .. }
+            | Op::Sample { parent, .. } => vec![(*parent, p)],
+            Op::Union { parents } => vec![self.union_source(parents, p)?],
+        })
+    }
+
+    /// Which parent partition a union's partition `p` is.
+    pub fn union_source(
+        &self,
+        parents: &[DatasetId],
+        p: u32,
+    ) -> Result<(DatasetId, u32), PlanError> {
+        let mut offset = 0;
+        for parent in parents {
+            let count = self.node(*parent)?.num_partitions;
+            if p < offset + count {
+                return Ok((*parent, p - offset));
+            }
+            offset += count;
+        }
+        Err(PlanError::NoSuchPartition {
+            dataset: parents.first().copied().unwrap_or_default(),
+            partition: p,
+            count: offset,
+        })
+    }
+
+    /// The sub-lineage partition `p` of `d` needs, with in-memory collections cut down to the
+    /// partitions actually read.
+    pub fn prune_for(&self, d: DatasetId, p: u32) -> Result<Lineage, PlanError> {
+        let mut out = Lineage::default();
+        let mut stack = vec![(d, p)];
+        let mut needed: BTreeMap<DatasetId, Vec<u32>> = BTreeMap::new();
+        while let Some((id, part)) = stack.pop() {
+            needed.entry(id).or_default().push(part);
+            stack.extend(self.dependencies(id, part)?);
+        }
+        for (id, parts) in needed {
+            let mut node = self.node(id)?.clone();
+            if let Op::Collection { partitions } = &mut node.op {
+                partitions.retain(|k, _| parts.contains(k));
+            }
+            out.nodes.insert(id, node);
+        }
+        Ok(out)
+    }
+
+    /// The persisted partitions (nearest first) whose blocks could serve partition `p` of `d`
+    /// without computing: the partition itself and its narrow ancestors.
+    pub fn persisted_chain(&self, d: DatasetId, p: u32) -> Vec<BlockId> {
+        let mut out = Vec::new();
+        let mut current = Some((d, p));
+        while let Some((id, part)) = current {
+            let Ok(node) = self.node(id) else { break };
+            if node.persist.is_some() {
+                out.push(partition_block(id, part));
+            }
+            current = match self.dependencies(id, part) {
+                Ok(deps) if deps.len() == 1 => Some(deps[0]),
+                _ => None,
+            };
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: DatasetId, op: Op, n: u32, persisted: bool) -> DatasetNode {
+        DatasetNode {
+            id,
+            name: format!("d{id}"),
+            op,
+            num_partitions: n,
+            persist: persisted.then_some(Persist {
+                level: StorageLevel::MemoryAndDisk,
+                replication: 1,
+            }),
+        }
+    }
+
+    fn graph() -> Lineage {
+        let mut l = Lineage::default();
+        let parts = (0..3)
+            .map(|i| (i, serde_bytes::ByteBuf::from(vec![i as u8])))
+            .collect();
+        l.nodes
+            .insert(1, node(1, Op::Collection { partitions: parts }, 3, false));
+        let gen = Op::Generate {
+            generator: "g".into(),
+            args: vec![],
+        };
+        l.nodes.insert(2, node(2, gen, 2, false));
+        l.nodes.insert(
+            3,
+            node(
+                3,
+                Op::Union {
+                    parents: vec![1, 2],
+                },
+                5,
+                false,
+            ),
+        );
+        let map = Op::MapBatches {
+            parent: 3,
+            function: "f".into(),
+            args: vec![],
+        };
+        l.nodes.insert(4, node(4, map, 5, true));
+        l
+    }
+
+    #[test]
+    fn union_maps_partitions_in_order() {
+        let l = graph();
+        assert_eq!(l.dependencies(3, 2).unwrap(), vec![(1, 2)]);
+        assert_eq!(l.dependencies(3, 3).unwrap(), vec![(2, 0)]);
+        assert!(matches!(
+            l.dependencies(3, 5),
+            Err(PlanError::NoSuchPartition { .. })
+        ));
+    }
+
+    #[test]
+    fn pruning_keeps_only_needed_collection_partitions() {
+        let l = graph();
+        let pruned = l.prune_for(4, 1).unwrap();
+        assert_eq!(
+            pruned.nodes.keys().copied().collect::<Vec<_>>(),
+            vec![1, 3, 4]
+        );
+        let Op::Collection { partitions } = &pruned.nodes[&1].op else {
+            panic!()
+        };
+        assert_eq!(partitions.keys().copied().collect::<Vec<_>>(), vec![1]);
+        let pruned = l.prune_for(4, 4).unwrap();
+        assert!(
+            !pruned.nodes.contains_key(&1),
+            "partition 4 comes from the generator"
+        );
+    }
+
+    #[test]
+    fn persisted_chain_walks_narrow_ancestors() {
+        let mut l = graph();
+        l.nodes.get_mut(&1).unwrap().persist = l.nodes[&4].persist;
+        assert_eq!(
+            l.persisted_chain(4, 0),
+            vec![partition_block(4, 0), partition_block(1, 0)]
+        );
+        assert_eq!(l.persisted_chain(4, 3), vec![partition_block(4, 3)]);
+    }
+}

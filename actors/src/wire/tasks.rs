@@ -1,0 +1,192 @@
+//! Jobs and tasks on the wire: what the driver submits to the master, what the master sends to
+//! workers, what comes back, and the typed failures that travel all the way to the scheduler.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::plan::{DatasetId, Lineage};
+
+/// What a job does with each partition of its target dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TaskAction {
+    /// Count rows.
+    Count,
+    /// Return the partition (Arrow IPC bytes).
+    Collect,
+    /// Return at most this many rows of the partition.
+    Take {
+        /// Row limit.
+        limit: u64,
+    },
+    /// Fold the partition with a registered aggregator; return the partial (rmp bytes).
+    Aggregate {
+        /// Registered aggregator name.
+        aggregator: String,
+        /// Its arguments (rmp bytes).
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+    },
+    /// Compute (and persist, per the plan) without returning data.
+    Materialize,
+}
+
+/// A job: an action over some partitions of a dataset, with the lineage needed to compute them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// A name for logs and monitors.
+    pub name: String,
+    /// The dataset acted on.
+    pub target: DatasetId,
+    /// Every dataset the target depends on (and the target).
+    pub lineage: Lineage,
+    /// The action.
+    pub action: TaskAction,
+    /// Partitions to run; empty means all.
+    pub partitions: Vec<u32>,
+}
+
+/// One task: compute one partition of the target and apply the action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// Job id (master-assigned).
+    pub job_id: u64,
+    /// Attempt id, unique per master; results of stale attempts are ignored.
+    pub attempt_id: u64,
+    /// The dataset.
+    pub target: DatasetId,
+    /// The partition.
+    pub partition: u32,
+    /// Lineage pruned to what this partition needs.
+    pub lineage: Lineage,
+    /// The action.
+    pub action: TaskAction,
+    /// Workers to copy persisted blocks to (replication > 1), as `(id, address)`.
+    pub replicas: Vec<(String, String)>,
+}
+
+/// A task's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TaskOutput {
+    /// Row count.
+    Count(u64),
+    /// Arrow IPC bytes of (part of) the partition.
+    Batch(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// An aggregator's partial (rmp bytes).
+    Partial(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Nothing (materialize).
+    Unit,
+}
+
+/// Counters a task reports with its result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskMetrics {
+    /// Persisted partitions read from this worker's block manager.
+    pub cached_local: u32,
+    /// Persisted partitions read from another worker's block manager.
+    pub cached_remote: u32,
+    /// Partitions computed from their parents or sources.
+    pub computed: u32,
+}
+
+/// Why a task failed, classified for the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum TaskError {
+    /// The worker's executable has no function of that name (same-binary model).
+    #[error("function {name:?} ({kind}) is not registered in this worker's executable")]
+    MissingFunction {
+        /// Function name.
+        name: String,
+        /// `map`, `filter`, `aggregate`, `generate`.
+        kind: String,
+    },
+    /// A user function returned an error.
+    #[error("function {name:?} failed: {message}")]
+    UserFunction {
+        /// Function name.
+        name: String,
+        /// Its message.
+        message: String,
+    },
+    /// Input data is malformed (file, line, what).
+    #[error("{message}")]
+    BadInput {
+        /// File, line and what was wrong.
+        message: String,
+    },
+    /// A block could not be read from a peer.
+    #[error("fetching block {block} failed: {message}")]
+    FetchFailed {
+        /// The block.
+        block: String,
+        /// Why.
+        message: String,
+    },
+    /// The worker running the task was lost.
+    #[error("worker {worker} was lost while running the task")]
+    WorkerLost {
+        /// The worker.
+        worker: String,
+    },
+    /// The task could not be delivered or its answer not received.
+    #[error("cannot reach worker {worker}: {message}")]
+    Unreachable {
+        /// The worker.
+        worker: String,
+        /// Why.
+        message: String,
+    },
+    /// Storing a block failed.
+    #[error("storage: {message}")]
+    Storage {
+        /// Why.
+        message: String,
+    },
+    /// A bug or unexpected state.
+    #[error("internal: {message}")]
+    Internal {
+        /// Why.
+        message: String,
+    },
+}
+
+impl TaskError {
+    /// Worth another attempt (on this or another worker)?
+    pub fn is_retryable(&self) -> bool {
+        !matches!(
+            self,
+            Self::MissingFunction { .. } | Self::UserFunction { .. } | Self::BadInput { .. }
+        )
+    }
+
+    /// Counts toward the task's attempt limit? Losing a worker does not (it says nothing
+    /// about the task), but the total number of attempts is still bounded.
+    pub fn counts_toward_limit(&self) -> bool {
+        !matches!(self, Self::WorkerLost { .. })
+    }
+}
+
+/// Why a job failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("job {job_id} failed: partition {partition} of dataset {dataset} (stage {stage}) after {attempts} attempt(s): {cause}")]
+pub struct JobError {
+    /// The job.
+    pub job_id: u64,
+    /// The dataset whose partition failed.
+    pub dataset: DatasetId,
+    /// The partition.
+    pub partition: u32,
+    /// The stage.
+    pub stage: u32,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last cause.
+    pub cause: TaskError,
+}
+
+/// One partition's result in a finished job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionResult {
+    /// The partition.
+    pub partition: u32,
+    /// Its output.
+    pub output: TaskOutput,
+}

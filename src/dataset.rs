@@ -1,0 +1,348 @@
+//! [`Dataset`]: a node of the lineage graph, with transformations (lazy) and actions (jobs).
+//!
+//! Transformations only add nodes to the driver's lineage graph; actions ship the lineage a
+//! job needs to the master, which runs one task per partition on the workers. Results come back
+//! in partition order and are combined on the driver in that order, so they never depend on
+//! which worker computed what (or how many times).
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use cinder_actors::data::aggregate::Aggregator;
+use cinder_actors::data::ipc;
+use cinder_actors::data::plan::{DatasetId, DatasetNode, Lineage, Op, Persist};
+use cinder_actors::wire::{JobSpec, StorageLevel, TaskAction, TaskOutput};
+use serde::Serialize;
+
+use crate::context::Inner;
+use crate::{Error, Result};
+
+/// A distributed collection of Arrow record batches, one per partition.
+#[derive(Clone)]
+pub struct Dataset {
+    inner: Arc<Inner>,
+    id: DatasetId,
+    num_partitions: u32,
+}
+
+impl std::fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataset")
+            .field("id", &self.id)
+            .field("partitions", &self.num_partitions)
+            .finish()
+    }
+}
+
+pub(crate) fn encode_args<T: Serialize + ?Sized>(args: &T) -> Result<Vec<u8>> {
+    rmp_serde::to_vec_named(args).map_err(|e| Error::Encoding(e.to_string()))
+}
+
+impl Dataset {
+    /// Adds a node to the lineage graph and returns its dataset.
+    pub(crate) fn create(inner: &Arc<Inner>, name: &str, op: Op, num_partitions: u32) -> Self {
+        let id = inner.next_id();
+        let node = DatasetNode {
+            id,
+            name: name.to_string(),
+            op,
+            num_partitions,
+            persist: None,
+        };
+        inner
+            .lineage
+            .lock()
+            .expect("lineage lock")
+            .nodes
+            .insert(id, node);
+        Self {
+            inner: inner.clone(),
+            id,
+            num_partitions,
+        }
+    }
+
+    /// The dataset's id in the lineage graph.
+    pub fn id(&self) -> DatasetId {
+        self.id
+    }
+
+    /// Number of partitions.
+    pub fn num_partitions(&self) -> u32 {
+        self.num_partitions
+    }
+
+    fn derive(&self, name: &str, op: Op) -> Dataset {
+        Dataset::create(&self.inner, name, op, self.num_partitions)
+    }
+
+    /// Applies a registered batch function (see `cinder::register_map!`) to every partition.
+    pub fn map_batches<A: Serialize + ?Sized>(&self, function: &str, args: &A) -> Result<Dataset> {
+        let op = Op::MapBatches {
+            parent: self.id,
+            function: function.to_string(),
+            args: encode_args(args)?,
+        };
+        Ok(self.derive(function, op))
+    }
+
+    /// Keeps the rows for which a registered predicate holds (see `cinder::register_filter!`).
+    pub fn filter<A: Serialize + ?Sized>(&self, function: &str, args: &A) -> Result<Dataset> {
+        let op = Op::Filter {
+            parent: self.id,
+            function: function.to_string(),
+            args: encode_args(args)?,
+        };
+        Ok(self.derive(function, op))
+    }
+
+    /// Keeps the named columns, in that order.
+    pub fn select(&self, columns: &[&str]) -> Dataset {
+        let op = Op::Select {
+            parent: self.id,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+        };
+        self.derive("select", op)
+    }
+
+    /// A Bernoulli sample keeping each row with probability `fraction`, deterministic per
+    /// `seed` (recomputation keeps exactly the same rows).
+    pub fn sample(&self, fraction: f64, seed: u64) -> Result<Dataset> {
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(Error::Input(format!(
+                "sample fraction {fraction} is not in [0, 1]"
+            )));
+        }
+        let op = Op::Sample {
+            parent: self.id,
+            lower: 0.0,
+            upper: fraction,
+            seed,
+        };
+        Ok(self.derive("sample", op))
+    }
+
+    /// Splits rows at random into datasets sized by `weights` (normalized), deterministic per
+    /// `seed`: every row lands in exactly one of them.
+    pub fn random_split(&self, weights: &[f64], seed: u64) -> Result<Vec<Dataset>> {
+        let total: f64 = weights.iter().sum();
+        if weights.is_empty() || weights.iter().any(|w| !w.is_finite() || *w < 0.0) || total <= 0.0
+        {
+            return Err(Error::Input(format!(
+                "random_split weights {weights:?} must be non-negative with a positive sum"
+            )));
+        }
+        let mut lower = 0.0;
+        let mut out = Vec::with_capacity(weights.len());
+        for (i, w) in weights.iter().enumerate() {
+            let upper = if i + 1 == weights.len() {
+                1.0
+            } else {
+                lower + w / total
+            };
+            let op = Op::Sample {
+                parent: self.id,
+                lower,
+                upper,
+                seed,
+            };
+            out.push(self.derive("random_split", op));
+            lower = upper;
+        }
+        Ok(out)
+    }
+
+    /// The partitions of `self` followed by those of `other`.
+    pub fn union(&self, other: &Dataset) -> Dataset {
+        let op = Op::Union {
+            parents: vec![self.id, other.id],
+        };
+        Dataset::create(
+            &self.inner,
+            "union",
+            op,
+            self.num_partitions + other.num_partitions,
+        )
+    }
+
+    /// Keeps computed partitions in the workers' block managers at `level`, with
+    /// `replication` copies on distinct workers. Takes effect from the next action.
+    pub fn persist(&self, level: StorageLevel, replication: u8) -> Dataset {
+        let mut lineage = self.inner.lineage.lock().expect("lineage lock");
+        if let Some(node) = lineage.nodes.get_mut(&self.id) {
+            node.persist = Some(Persist {
+                level,
+                replication: replication.max(1),
+            });
+        }
+        self.clone()
+    }
+
+    /// `persist(MemoryAndDisk, 1)`.
+    pub fn cache(&self) -> Dataset {
+        self.persist(StorageLevel::MemoryAndDisk, 1)
+    }
+
+    /// Stops persisting and drops the persisted partitions from every worker.
+    pub fn unpersist(&self) -> Result<()> {
+        if let Some(node) = self
+            .inner
+            .lineage
+            .lock()
+            .expect("lineage lock")
+            .nodes
+            .get_mut(&self.id)
+        {
+            node.persist = None;
+        }
+        self.inner.unpersist(self.id)
+    }
+
+    /// The lineage this dataset depends on (itself included).
+    pub fn lineage(&self) -> Lineage {
+        let all = self.inner.lineage.lock().expect("lineage lock");
+        let mut out = Lineage::default();
+        let mut stack = vec![self.id];
+        while let Some(id) = stack.pop() {
+            if out.nodes.contains_key(&id) {
+                continue;
+            }
+            if let Some(node) = all.nodes.get(&id) {
+                match &node.op {
+                    Op::MapBatches { parent, .. }
+                    | Op::Filter { parent, .. }
+                    | Op::Select { parent, .. }
+                    | Op::Sample { parent, .. } => stack.push(*parent),
+                    Op::Union { parents } => stack.extend(parents),
+                    Op::Generate { .. } | Op::Collection { .. } | Op::TextFile { .. } => {}
+                }
+                out.nodes.insert(id, node.clone());
+            }
+        }
+        out
+    }
+
+    fn run(&self, name: &str, action: TaskAction) -> Result<Vec<TaskOutput>> {
+        let spec = JobSpec {
+            name: name.to_string(),
+            target: self.id,
+            lineage: self.lineage(),
+            action,
+            partitions: Vec::new(),
+        };
+        Ok(self
+            .inner
+            .run_job(spec)?
+            .into_iter()
+            .map(|r| r.output)
+            .collect())
+    }
+
+    /// Number of rows.
+    pub fn count(&self) -> Result<u64> {
+        self.run("count", TaskAction::Count)?
+            .into_iter()
+            .map(|o| match o {
+                TaskOutput::Count(n) => Ok(n),
+                other => Err(unexpected(other)),
+            })
+            .sum()
+    }
+
+    /// Every partition's batch, in partition order.
+    pub fn collect(&self) -> Result<Vec<RecordBatch>> {
+        batches(self.run("collect", TaskAction::Collect)?)
+    }
+
+    /// All rows in one batch (partitions concatenated in order).
+    pub fn collect_batch(&self) -> Result<RecordBatch> {
+        concat(self.collect()?)
+    }
+
+    /// The first `n` rows, in partition order.
+    pub fn take(&self, n: u64) -> Result<RecordBatch> {
+        let parts = batches(self.run("take", TaskAction::Take { limit: n })?)?;
+        let all = concat(parts)?;
+        Ok(all.slice(0, (n as usize).min(all.num_rows())))
+    }
+
+    /// Computes (and persists, if asked) every partition without returning data.
+    pub fn materialize(&self) -> Result<()> {
+        self.run("materialize", TaskAction::Materialize).map(|_| ())
+    }
+
+    fn partials<A: Aggregator>(&self, args: &A::Args) -> Result<(Vec<Vec<u8>>, Vec<u8>)> {
+        let args = encode_args(args)?;
+        let action = TaskAction::Aggregate {
+            aggregator: A::NAME.to_string(),
+            args: args.clone(),
+        };
+        let partials = self
+            .run(A::NAME, action)?
+            .into_iter()
+            .map(|o| match o {
+                TaskOutput::Partial(bytes) => Ok(bytes),
+                other => Err(unexpected(other)),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((partials, args))
+    }
+
+    /// Folds every partition with a registered [`Aggregator`] (`cinder::register_aggregator!`)
+    /// and combines the partials in partition order.
+    pub fn aggregate<A: Aggregator>(&self, args: &A::Args) -> Result<A::Acc> {
+        let (partials, args) = self.partials::<A>(args)?;
+        let combined = combine::<A>(&partials, &args)?;
+        decode(&combined)
+    }
+
+    /// Like [`Dataset::aggregate`], combining partials in a fixed tree of the given depth
+    /// (adjacent partitions first). For an associative `comb` it equals `aggregate`; either
+    /// way the result depends only on the data, never on the workers.
+    pub fn tree_aggregate<A: Aggregator>(&self, args: &A::Args, depth: u32) -> Result<A::Acc> {
+        let (mut level, args) = self.partials::<A>(args)?;
+        let depth = depth.max(1);
+        let fan_in = ((level.len() as f64).powf(1.0 / f64::from(depth)).ceil() as usize).max(2);
+        while level.len() > 1 {
+            level = level
+                .chunks(fan_in)
+                .map(|group| combine::<A>(group, &args))
+                .collect::<Result<Vec<_>>>()?;
+        }
+        match level.pop() {
+            Some(bytes) => decode(&combine::<A>(&[bytes], &args)?),
+            None => decode(&combine::<A>(&[], &args)?),
+        }
+    }
+}
+
+fn combine<A: Aggregator>(partials: &[Vec<u8>], args: &[u8]) -> Result<Vec<u8>> {
+    cinder_actors::data::aggregate::combine_shim::<A>(partials, args)
+        .map_err(|message| Error::Input(format!("aggregator {}: {message}", A::NAME)))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    rmp_serde::from_slice(bytes).map_err(|e| Error::Encoding(e.to_string()))
+}
+
+fn unexpected(output: TaskOutput) -> Error {
+    Error::Encoding(format!("unexpected task output {output:?}"))
+}
+
+fn batches(outputs: Vec<TaskOutput>) -> Result<Vec<RecordBatch>> {
+    outputs
+        .into_iter()
+        .map(|o| match o {
+            TaskOutput::Batch(bytes) => Ok(ipc::decode(&bytes)?),
+            other => Err(unexpected(other)),
+        })
+        .collect()
+}
+
+fn concat(parts: Vec<RecordBatch>) -> Result<RecordBatch> {
+    let Some(first) = parts.iter().find(|b| b.num_columns() > 0) else {
+        return Ok(parts.into_iter().next().unwrap_or_else(ipc::empty));
+    };
+    let schema = first.schema();
+    Ok(arrow_select::concat::concat_batches(&schema, &parts)?)
+}
