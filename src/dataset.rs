@@ -10,7 +10,8 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use cinder_actors::data::aggregate::Aggregator;
 use cinder_actors::data::ipc;
-use cinder_actors::data::plan::{DatasetId, DatasetNode, Lineage, Op, Persist};
+use cinder_actors::data::plan::{op_parents, DatasetId, DatasetNode, Lineage, Op, Persist};
+use cinder_actors::data::relational::{AggSpec, JoinKind};
 use cinder_actors::wire::{JobSpec, StorageLevel, TaskAction, TaskOutput};
 use serde::Serialize;
 
@@ -165,6 +166,88 @@ impl Dataset {
         )
     }
 
+    /// Adds (or replaces) column `name` computed by a registered column function
+    /// (`cinder::register_column!`).
+    pub fn with_column<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        function: &str,
+        args: &A,
+    ) -> Result<Dataset> {
+        let op = Op::WithColumn {
+            parent: self.id,
+            name: name.to_string(),
+            function: function.to_string(),
+            args: encode_args(args)?,
+        };
+        Ok(self.derive(function, op))
+    }
+
+    fn shuffle(&self, keys: &[&str], partitions: u32) -> Result<Dataset> {
+        if partitions == 0 {
+            return Err(Error::Input("a shuffle needs at least 1 partition".into()));
+        }
+        let op = Op::Shuffle {
+            parent: self.id,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+        };
+        Ok(Dataset::create(&self.inner, "shuffle", op, partitions))
+    }
+
+    /// Redistributes rows round-robin into `partitions` partitions (a shuffle through the
+    /// block managers).
+    pub fn repartition(&self, partitions: u32) -> Result<Dataset> {
+        self.shuffle(&[], partitions)
+    }
+
+    /// Redistributes rows by a stable hash of the key columns: equal keys end up in the same
+    /// partition.
+    pub fn repartition_by(&self, keys: &[&str], partitions: u32) -> Result<Dataset> {
+        if keys.is_empty() {
+            return Err(Error::Input(
+                "repartition_by needs at least one key column".into(),
+            ));
+        }
+        self.shuffle(keys, partitions)
+    }
+
+    /// Groups rows by the key columns (shuffling them into `partitions` partitions) and
+    /// computes the aggregates; within a partition, groups come out sorted by key.
+    pub fn group_aggregate(
+        &self,
+        keys: &[&str],
+        aggregates: &[AggSpec],
+        partitions: u32,
+    ) -> Result<Dataset> {
+        let shuffled = self.repartition_by(keys, partitions)?;
+        let op = Op::GroupAggregate {
+            parent: shuffled.id,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            aggregates: aggregates.to_vec(),
+        };
+        Ok(shuffled.derive("group_aggregate", op))
+    }
+
+    /// Joins with `other` on same-named key columns, both sides shuffled by the keys into
+    /// `partitions` partitions.
+    pub fn join(
+        &self,
+        other: &Dataset,
+        keys: &[&str],
+        kind: JoinKind,
+        partitions: u32,
+    ) -> Result<Dataset> {
+        let left = self.repartition_by(keys, partitions)?;
+        let right = other.repartition_by(keys, partitions)?;
+        let op = Op::Join {
+            left: left.id,
+            right: right.id,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            kind,
+        };
+        Ok(left.derive("join", op))
+    }
+
     /// Keeps computed partitions in the workers' block managers at `level`, with
     /// `replication` copies on distinct workers. Takes effect from the next action.
     pub fn persist(&self, level: StorageLevel, replication: u8) -> Dataset {
@@ -208,14 +291,7 @@ impl Dataset {
                 continue;
             }
             if let Some(node) = all.nodes.get(&id) {
-                match &node.op {
-                    Op::MapBatches { parent, .. }
-                    | Op::Filter { parent, .. }
-                    | Op::Select { parent, .. }
-                    | Op::Sample { parent, .. } => stack.push(*parent),
-                    Op::Union { parents } => stack.extend(parents),
-                    Op::Generate { .. } | Op::Collection { .. } | Op::TextFile { .. } => {}
-                }
+                stack.extend(op_parents(&node.op));
                 out.nodes.insert(id, node.clone());
             }
         }
@@ -264,6 +340,15 @@ impl Dataset {
         let parts = batches(self.run("take", TaskAction::Take { limit: n })?)?;
         let all = concat(parts)?;
         Ok(all.slice(0, (n as usize).min(all.num_rows())))
+    }
+
+    /// Runs a registered map function on every partition for its side effects.
+    pub fn foreach_partition<A: Serialize + ?Sized>(&self, function: &str, args: &A) -> Result<()> {
+        let action = TaskAction::ForEach {
+            function: function.to_string(),
+            args: encode_args(args)?,
+        };
+        self.run("foreach_partition", action).map(|_| ())
     }
 
     /// Computes (and persists, if asked) every partition without returning data.

@@ -20,9 +20,12 @@ pub mod status;
 pub use cinder_actors as runtime;
 pub use cinder_actors::data::aggregate::Aggregator;
 pub use cinder_actors::data::builtin;
+pub use cinder_actors::data::relational::{AggFunc, AggSpec, JoinKind};
 pub use cinder_actors::wire::StorageLevel;
 pub use cinder_actors::wire::{BlockId, ClusterStatus, WorkerState, WorkerStatus};
-pub use cinder_actors::{register_aggregator, register_filter, register_generator, register_map};
+pub use cinder_actors::{
+    register_aggregator, register_column, register_filter, register_generator, register_map,
+};
 pub use context::Context;
 pub use dataset::Dataset;
 pub use error::{Error, Result};

@@ -6,6 +6,8 @@ pub mod builtin;
 pub mod exec;
 pub mod functions;
 pub mod ipc;
+pub mod keys;
 pub mod libsvm;
 pub mod plan;
+pub mod relational;
 pub mod text;

@@ -1,13 +1,19 @@
-//! The job scheduler as a pure state machine: jobs are split into one task per partition,
-//! tasks are placed where their cached blocks live (falling back to any free slot after a
-//! locality wait), failures are classified (retryable or not, counting toward the limit or
-//! not), and a lost worker's running tasks are resubmitted. Nothing here reads a clock or a
-//! socket; the master actor feeds it events and carries out its launches.
+//! The job scheduler as a pure state machine. A job is split into stages at shuffle
+//! boundaries: one map stage per shuffle it needs (whose outputs are kept and reused by later
+//! jobs) and a result stage. Tasks are placed where their cached blocks live (falling back to
+//! any free slot after a locality wait); failures are classified (retryable or not, counting
+//! toward the limit or not); a lost worker's running tasks are resubmitted and its map outputs
+//! forgotten, so exactly the map tasks that produced them run again. Nothing here reads a clock
+//! or a socket: the master actor feeds events in and carries launches out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::data::plan::DatasetId;
-use crate::wire::{JobError, JobSpec, PartitionResult, TaskError, TaskOutput, TaskSpec};
+use tracing::info;
+
+use crate::data::plan::{DatasetId, Lineage, Op};
+use crate::wire::{
+    JobError, JobSpec, PartitionResult, TaskAction, TaskError, TaskOutput, TaskSpec,
+};
 
 /// Scheduler limits.
 #[derive(Debug, Clone, Copy)]
@@ -32,24 +38,42 @@ impl Default for SchedulerConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 enum SlotState {
-    Pending { since_ms: u64 },
+    Idle { since_ms: u64 },
     Running { worker: String, attempt_id: u64 },
     Done(TaskOutput),
 }
 
 #[derive(Debug)]
 struct TaskSlot {
-    partition: u32,
     state: SlotState,
     failures: u32,
     attempts: u32,
-    last_error: Option<TaskError>,
+}
+
+#[derive(Debug, Clone)]
+enum StageKind {
+    ShuffleMap {
+        shuffle: DatasetId,
+        keys: Vec<String>,
+        reduce_partitions: u32,
+    },
+    Result,
+}
+
+#[derive(Debug)]
+struct Stage {
+    kind: StageKind,
+    /// The dataset whose partitions the tasks compute.
+    target: DatasetId,
+    /// Shuffles this stage reads.
+    parents: Vec<DatasetId>,
+    tasks: BTreeMap<u32, TaskSlot>,
 }
 
 #[derive(Debug)]
 struct Job {
     spec: JobSpec,
-    tasks: Vec<TaskSlot>,
+    stages: Vec<Stage>,
 }
 
 /// A task to send to a worker.
@@ -81,15 +105,95 @@ pub trait Placement {
     fn preferred(&self, spec: &JobSpec, dataset: DatasetId, partition: u32) -> Vec<String>;
     /// `(id, address)` of workers to copy persisted blocks to when `worker` runs a task.
     fn replicas(&self, worker: &str) -> Vec<(String, String)>;
+    /// Address of an alive worker.
+    fn address(&self, worker: &str) -> Option<String>;
 }
 
-/// Jobs, their tasks and attempts.
+#[derive(Debug, Clone, Copy)]
+struct AttemptRef {
+    job: u64,
+    stage: usize,
+    partition: u32,
+}
+
+/// Jobs, their stages, tasks and attempts, and the shuffle map outputs they produced.
 #[derive(Debug)]
 pub struct Scheduler {
     config: SchedulerConfig,
     jobs: BTreeMap<u64, Job>,
-    attempts: BTreeMap<u64, (u64, usize)>,
+    attempts: BTreeMap<u64, AttemptRef>,
     next_attempt: u64,
+    /// shuffle -> map partition -> worker holding its output.
+    map_outputs: BTreeMap<DatasetId, BTreeMap<u32, String>>,
+    lost_outputs: BTreeSet<(DatasetId, u32)>,
+    recomputed_map_outputs: u64,
+}
+
+/// The shuffles `d` reads through narrow dependencies (all partitions).
+fn narrow_shuffles(lineage: &Lineage, d: DatasetId) -> Vec<DatasetId> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![d];
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        match lineage.node(id).map(|n| &n.op) {
+            Ok(Op::Shuffle { .. }) => out.push(id),
+            Ok(_) => stack.extend(lineage.parents(id)),
+            Err(_) => {}
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+fn partitions_of(lineage: &Lineage, d: DatasetId) -> u32 {
+    lineage.node(d).map_or(0, |n| n.num_partitions)
+}
+
+fn slots(partitions: impl IntoIterator<Item = u32>, now_ms: u64) -> BTreeMap<u32, TaskSlot> {
+    partitions
+        .into_iter()
+        .map(|p| {
+            let slot = TaskSlot {
+                state: SlotState::Idle { since_ms: now_ms },
+                failures: 0,
+                attempts: 0,
+            };
+            (p, slot)
+        })
+        .collect()
+}
+
+/// Map stages in dependency order (upstream first), then nothing: the caller adds the result.
+fn map_stages(lineage: &Lineage, shuffles: &[DatasetId], now_ms: u64, out: &mut Vec<Stage>) {
+    for &shuffle in shuffles {
+        if out
+            .iter()
+            .any(|s| matches!(s.kind, StageKind::ShuffleMap { shuffle: x, .. } if x == shuffle))
+        {
+            continue;
+        }
+        let Ok(node) = lineage.node(shuffle) else {
+            continue;
+        };
+        let Op::Shuffle { parent, keys } = &node.op else {
+            continue;
+        };
+        let upstream = narrow_shuffles(lineage, *parent);
+        map_stages(lineage, &upstream, now_ms, out);
+        out.push(Stage {
+            kind: StageKind::ShuffleMap {
+                shuffle,
+                keys: keys.clone(),
+                reduce_partitions: node.num_partitions,
+            },
+            target: *parent,
+            parents: upstream,
+            tasks: slots(0..partitions_of(lineage, *parent), now_ms),
+        });
+    }
 }
 
 impl Scheduler {
@@ -100,17 +204,21 @@ impl Scheduler {
             jobs: BTreeMap::new(),
             attempts: BTreeMap::new(),
             next_attempt: 1,
+            map_outputs: BTreeMap::new(),
+            lost_outputs: BTreeSet::new(),
+            recomputed_map_outputs: 0,
         }
+    }
+
+    /// Shuffle map outputs run again after being lost.
+    pub fn recomputed_map_outputs(&self) -> u64 {
+        self.recomputed_map_outputs
     }
 
     /// Adds a job. A job over no partitions finishes at once.
     pub fn submit(&mut self, now_ms: u64, job_id: u64, spec: JobSpec) -> Option<JobOutcome> {
         let partitions: Vec<u32> = if spec.partitions.is_empty() {
-            let count = spec
-                .lineage
-                .node(spec.target)
-                .map_or(0, |n| n.num_partitions);
-            (0..count).collect()
+            (0..partitions_of(&spec.lineage, spec.target)).collect()
         } else {
             spec.partitions.clone()
         };
@@ -120,17 +228,16 @@ impl Scheduler {
                 results: vec![],
             });
         }
-        let tasks = partitions
-            .into_iter()
-            .map(|partition| TaskSlot {
-                partition,
-                state: SlotState::Pending { since_ms: now_ms },
-                failures: 0,
-                attempts: 0,
-                last_error: None,
-            })
-            .collect();
-        self.jobs.insert(job_id, Job { spec, tasks });
+        let parents = narrow_shuffles(&spec.lineage, spec.target);
+        let mut stages = Vec::new();
+        map_stages(&spec.lineage, &parents, now_ms, &mut stages);
+        stages.push(Stage {
+            kind: StageKind::Result,
+            target: spec.target,
+            parents,
+            tasks: slots(partitions, now_ms),
+        });
+        self.jobs.insert(job_id, Job { spec, stages });
         None
     }
 
@@ -138,7 +245,8 @@ impl Scheduler {
     pub fn running_on(&self, worker: &str) -> usize {
         self.jobs
             .values()
-            .flat_map(|j| &j.tasks)
+            .flat_map(|j| &j.stages)
+            .flat_map(|s| s.tasks.values())
             .filter(|t| matches!(&t.state, SlotState::Running { worker: w, .. } if w == worker))
             .count()
     }
@@ -148,9 +256,22 @@ impl Scheduler {
         self.jobs.len()
     }
 
+    fn shuffle_complete(&self, lineage: &Lineage, shuffle: DatasetId) -> bool {
+        let Ok(node) = lineage.node(shuffle) else {
+            return false;
+        };
+        let Op::Shuffle { parent, .. } = &node.op else {
+            return false;
+        };
+        let maps = partitions_of(lineage, *parent);
+        self.map_outputs
+            .get(&shuffle)
+            .is_some_and(|outputs| (0..maps).all(|m| outputs.contains_key(&m)))
+    }
+
     /// Places pending tasks on free slots (`free`: worker id -> free slots, updated in place).
-    /// Jobs go in submission order, tasks in partition order; a task whose cached data lives
-    /// on busy workers waits up to the locality wait before taking any free slot.
+    /// Jobs go in submission order, stages upstream first, tasks in partition order; a task
+    /// whose cached data lives on busy workers waits up to the locality wait.
     pub fn launches(
         &mut self,
         now_ms: u64,
@@ -158,104 +279,257 @@ impl Scheduler {
         placement: &dyn Placement,
     ) -> Vec<Launch> {
         let mut out = Vec::new();
-        let wait = self.config.locality_wait_ms;
-        for (&job_id, job) in &mut self.jobs {
-            for (index, task) in job.tasks.iter_mut().enumerate() {
-                let SlotState::Pending { since_ms } = task.state else {
-                    continue;
-                };
+        let job_ids: Vec<u64> = self.jobs.keys().copied().collect();
+        for job_id in job_ids {
+            for stage_index in 0..self.jobs[&job_id].stages.len() {
                 if free.values().all(|n| *n == 0) {
                     return out;
                 }
-                let preferred: Vec<String> = placement
-                    .preferred(&job.spec, job.spec.target, task.partition)
-                    .into_iter()
-                    .filter(|w| free.contains_key(w))
-                    .collect();
-                let local = preferred.iter().find(|w| free[*w] > 0).cloned();
-                let worker = match local {
-                    Some(w) => w,
-                    None if !preferred.is_empty() && now_ms.saturating_sub(since_ms) < wait => {
-                        continue;
-                    }
-                    None => match most_free(free) {
-                        Some(w) => w,
-                        None => return out,
-                    },
-                };
-                *free.get_mut(&worker).expect("free slot") -= 1;
-                let attempt_id = self.next_attempt;
-                self.next_attempt += 1;
-                self.attempts.insert(attempt_id, (job_id, index));
-                task.attempts += 1;
-                task.state = SlotState::Running {
-                    worker: worker.clone(),
-                    attempt_id,
-                };
-                let lineage = job
-                    .spec
-                    .lineage
-                    .prune_for(job.spec.target, task.partition)
-                    .unwrap_or_else(|_| job.spec.lineage.clone());
-                out.push(Launch {
-                    spec: TaskSpec {
-                        job_id,
-                        attempt_id,
-                        target: job.spec.target,
-                        partition: task.partition,
-                        lineage,
-                        action: job.spec.action.clone(),
-                        replicas: placement.replicas(&worker),
-                    },
-                    worker,
-                });
+                let (ready, shuffles) = self.stage_ready(job_id, stage_index, placement);
+                if !ready {
+                    continue;
+                }
+                self.launch_stage(
+                    now_ms,
+                    job_id,
+                    stage_index,
+                    &shuffles,
+                    free,
+                    placement,
+                    &mut out,
+                );
             }
         }
         out
     }
 
-    /// A task attempt succeeded. Stale attempts (already resubmitted) are ignored.
-    pub fn task_succeeded(&mut self, attempt_id: u64, output: TaskOutput) -> Option<JobOutcome> {
-        let (job_id, index) = self.attempts.remove(&attempt_id)?;
-        let job = self.jobs.get_mut(&job_id)?;
-        let task = &mut job.tasks[index];
+    /// Whether a stage can run now, with the map output locations of the shuffles it reads.
+    fn stage_ready(
+        &self,
+        job_id: u64,
+        stage_index: usize,
+        placement: &dyn Placement,
+    ) -> (bool, BTreeMap<DatasetId, Vec<(String, String)>>) {
+        let job = &self.jobs[&job_id];
+        let stage = &job.stages[stage_index];
+        let mut locations = BTreeMap::new();
+        for &shuffle in &stage.parents {
+            if !self.shuffle_complete(&job.spec.lineage, shuffle) {
+                return (false, locations);
+            }
+            let mut holders = Vec::new();
+            for worker in self.map_outputs[&shuffle].values() {
+                match placement.address(worker) {
+                    Some(address) => holders.push((worker.clone(), address)),
+                    None => return (false, locations),
+                }
+            }
+            locations.insert(shuffle, holders);
+        }
+        (true, locations)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn launch_stage(
+        &mut self,
+        now_ms: u64,
+        job_id: u64,
+        stage_index: usize,
+        shuffles: &BTreeMap<DatasetId, Vec<(String, String)>>,
+        free: &mut BTreeMap<String, usize>,
+        placement: &dyn Placement,
+        out: &mut Vec<Launch>,
+    ) {
+        let wait = self.config.locality_wait_ms;
+        let job = self.jobs.get_mut(&job_id).expect("job");
+        let stage = &mut job.stages[stage_index];
+        let done_maps = match &stage.kind {
+            StageKind::ShuffleMap { shuffle, .. } => {
+                self.map_outputs.get(shuffle).cloned().unwrap_or_default()
+            }
+            StageKind::Result => BTreeMap::new(),
+        };
+        for (&partition, task) in stage.tasks.iter_mut() {
+            let needed = match (&stage.kind, &task.state) {
+                (_, SlotState::Running { .. }) => false,
+                (StageKind::ShuffleMap { .. }, _) => !done_maps.contains_key(&partition),
+                (StageKind::Result, SlotState::Idle { .. }) => true,
+                (StageKind::Result, SlotState::Done(_)) => false,
+            };
+            if !needed {
+                continue;
+            }
+            let since_ms = match task.state {
+                SlotState::Idle { since_ms } => since_ms,
+                _ => now_ms,
+            };
+            let preferred: Vec<String> = placement
+                .preferred(&job.spec, stage.target, partition)
+                .into_iter()
+                .filter(|w| free.contains_key(w))
+                .collect();
+            let local = preferred.iter().find(|w| free[*w] > 0).cloned();
+            let worker = match local {
+                Some(w) => w,
+                None if !preferred.is_empty() && now_ms.saturating_sub(since_ms) < wait => continue,
+                None => match most_free(free) {
+                    Some(w) => w,
+                    None => return,
+                },
+            };
+            *free.get_mut(&worker).expect("free slot") -= 1;
+            let attempt_id = self.next_attempt;
+            self.next_attempt += 1;
+            self.attempts.insert(
+                attempt_id,
+                AttemptRef {
+                    job: job_id,
+                    stage: stage_index,
+                    partition,
+                },
+            );
+            task.attempts += 1;
+            task.state = SlotState::Running {
+                worker: worker.clone(),
+                attempt_id,
+            };
+            let lineage = job
+                .spec
+                .lineage
+                .prune_for(stage.target, partition)
+                .unwrap_or_else(|_| job.spec.lineage.clone());
+            let action = match &stage.kind {
+                StageKind::ShuffleMap {
+                    shuffle,
+                    keys,
+                    reduce_partitions,
+                } => TaskAction::ShuffleWrite {
+                    shuffle: *shuffle,
+                    keys: keys.clone(),
+                    num_partitions: *reduce_partitions,
+                },
+                StageKind::Result => job.spec.action.clone(),
+            };
+            let needs: BTreeSet<DatasetId> = lineage
+                .shuffles_below(stage.target, partition)
+                .into_iter()
+                .collect();
+            out.push(Launch {
+                spec: TaskSpec {
+                    job_id,
+                    attempt_id,
+                    target: stage.target,
+                    partition,
+                    lineage,
+                    action,
+                    replicas: placement.replicas(&worker),
+                    shuffles: shuffles
+                        .iter()
+                        .filter(|(s, _)| needs.contains(s))
+                        .map(|(s, h)| (*s, h.clone()))
+                        .collect(),
+                },
+                worker,
+            });
+        }
+    }
+
+    /// A task attempt succeeded on `worker`. Stale attempts (already resubmitted) are ignored.
+    pub fn task_succeeded(
+        &mut self,
+        attempt_id: u64,
+        worker: &str,
+        output: TaskOutput,
+    ) -> Option<JobOutcome> {
+        let at = self.attempts.remove(&attempt_id)?;
+        let job = self.jobs.get_mut(&at.job)?;
+        let stage = &mut job.stages[at.stage];
+        let task = stage.tasks.get_mut(&at.partition)?;
         if !matches!(&task.state, SlotState::Running { attempt_id: a, .. } if *a == attempt_id) {
             return None;
         }
-        task.state = SlotState::Done(output);
-        if job
-            .tasks
-            .iter()
-            .all(|t| matches!(t.state, SlotState::Done(_)))
-        {
-            let job = self.jobs.remove(&job_id).expect("job present");
-            let results = job
-                .tasks
-                .into_iter()
-                .map(|t| PartitionResult {
-                    partition: t.partition,
-                    output: match t.state {
-                        SlotState::Done(output) => output,
-                        _ => unreachable!("all done"),
-                    },
+        match &stage.kind {
+            StageKind::ShuffleMap { shuffle, .. } => {
+                let shuffle = *shuffle;
+                task.state = SlotState::Done(TaskOutput::Unit);
+                self.map_outputs
+                    .entry(shuffle)
+                    .or_default()
+                    .insert(at.partition, worker.to_string());
+                if self.lost_outputs.remove(&(shuffle, at.partition)) {
+                    self.recomputed_map_outputs += 1;
+                    info!(shuffle, map = at.partition, %worker, "lost map output recomputed");
+                }
+                None
+            }
+            StageKind::Result => {
+                task.state = SlotState::Done(output);
+                if !stage
+                    .tasks
+                    .values()
+                    .all(|t| matches!(t.state, SlotState::Done(_)))
+                {
+                    return None;
+                }
+                let job = self.jobs.remove(&at.job).expect("job present");
+                let result = job.stages.into_iter().last().expect("result stage");
+                let results = result
+                    .tasks
+                    .into_iter()
+                    .map(|(partition, t)| PartitionResult {
+                        partition,
+                        output: match t.state {
+                            SlotState::Done(output) => output,
+                            _ => unreachable!("all done"),
+                        },
+                    })
+                    .collect();
+                Some(JobOutcome::Finished {
+                    job_id: at.job,
+                    results,
                 })
-                .collect();
-            return Some(JobOutcome::Finished { job_id, results });
+            }
         }
-        None
+    }
+
+    fn forget_output(&mut self, shuffle: DatasetId, map: u32, worker: &str) {
+        let held_there = self
+            .map_outputs
+            .get(&shuffle)
+            .and_then(|o| o.get(&map))
+            .is_some_and(|w| w == worker);
+        if held_there {
+            self.map_outputs
+                .get_mut(&shuffle)
+                .expect("outputs")
+                .remove(&map);
+            self.lost_outputs.insert((shuffle, map));
+            info!(shuffle, map, %worker, "map output lost; its map task will run again");
+        }
     }
 
     /// A task attempt failed. Retryable failures are resubmitted until the limits; others
-    /// fail the job at once.
+    /// fail the job at once. A lost map output is forgotten so its map task runs again.
     pub fn task_failed(
         &mut self,
         now_ms: u64,
         attempt_id: u64,
         error: TaskError,
     ) -> Option<JobOutcome> {
-        let (job_id, index) = self.attempts.remove(&attempt_id)?;
-        let job = self.jobs.get_mut(&job_id)?;
-        let task = &mut job.tasks[index];
+        let at = self.attempts.remove(&attempt_id)?;
+        if let TaskError::MapOutputLost {
+            shuffle,
+            map_partition,
+            worker,
+            ..
+        } = &error
+        {
+            self.forget_output(*shuffle, *map_partition, worker);
+        }
+        let config = self.config;
+        let job = self.jobs.get_mut(&at.job)?;
+        let target = job.stages[at.stage].target;
+        let task = job.stages[at.stage].tasks.get_mut(&at.partition)?;
         if !matches!(&task.state, SlotState::Running { attempt_id: a, .. } if *a == attempt_id) {
             return None;
         }
@@ -263,31 +537,45 @@ impl Scheduler {
             task.failures += 1;
         }
         let give_up = !error.is_retryable()
-            || task.failures >= self.config.max_task_failures
-            || task.attempts >= self.config.max_task_attempts;
-        task.last_error = Some(error.clone());
+            || task.failures >= config.max_task_failures
+            || task.attempts >= config.max_task_attempts;
         if give_up {
             let failure = JobError {
-                job_id,
-                dataset: job.spec.target,
-                partition: task.partition,
-                stage: 0,
+                job_id: at.job,
+                dataset: target,
+                partition: at.partition,
+                stage: at.stage as u32,
                 attempts: task.attempts,
                 cause: error,
             };
-            self.drop_job(job_id);
+            self.drop_job(at.job);
             return Some(JobOutcome::Failed(failure));
         }
-        task.state = SlotState::Pending { since_ms: now_ms };
+        task.state = SlotState::Idle { since_ms: now_ms };
         None
     }
 
-    /// A worker was lost: its running tasks fail with [`TaskError::WorkerLost`].
+    /// A worker was lost: its map outputs are forgotten and its running tasks fail with
+    /// [`TaskError::WorkerLost`].
     pub fn worker_lost(&mut self, now_ms: u64, worker: &str) -> Vec<JobOutcome> {
+        let held: Vec<(DatasetId, u32)> = self
+            .map_outputs
+            .iter()
+            .flat_map(|(s, outputs)| {
+                outputs
+                    .iter()
+                    .filter(|(_, w)| *w == worker)
+                    .map(move |(m, _)| (*s, *m))
+            })
+            .collect();
+        for (shuffle, map) in held {
+            self.forget_output(shuffle, map, worker);
+        }
         let lost: Vec<u64> = self
             .jobs
             .values()
-            .flat_map(|j| &j.tasks)
+            .flat_map(|j| &j.stages)
+            .flat_map(|s| s.tasks.values())
             .filter_map(|t| match &t.state {
                 SlotState::Running {
                     worker: w,
@@ -311,7 +599,7 @@ impl Scheduler {
 
     fn drop_job(&mut self, job_id: u64) {
         self.jobs.remove(&job_id);
-        self.attempts.retain(|_, (j, _)| *j != job_id);
+        self.attempts.retain(|_, at| at.job != job_id);
     }
 }
 

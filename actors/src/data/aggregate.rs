@@ -23,6 +23,9 @@ pub trait Aggregator: 'static {
     fn comb(a: Self::Acc, b: Self::Acc, args: &Self::Args) -> Self::Acc;
 }
 
+/// Byte-level combine: `(partials in order, args) -> combined`.
+pub type CombineFn = fn(&[Vec<u8>], &[u8]) -> Result<Vec<u8>, String>;
+
 /// Byte-level entry points of a registered aggregator.
 pub struct AggregateFunction {
     /// Stable name.
@@ -30,7 +33,7 @@ pub struct AggregateFunction {
     /// `(batch, args) -> partial` for one partition.
     pub partial: fn(&RecordBatch, &[u8]) -> Result<Vec<u8>, String>,
     /// `(partials in order, args) -> combined`.
-    pub combine: fn(&[Vec<u8>], &[u8]) -> Result<Vec<u8>, String>,
+    pub combine: CombineFn,
 }
 
 inventory::collect!(AggregateFunction);

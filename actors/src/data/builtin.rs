@@ -78,6 +78,34 @@ pub fn greater_than(batch: &RecordBatch, args: &[u8]) -> Result<BooleanArray, St
 }
 crate::register_filter!("cinder.greater_than", greater_than);
 
+/// Arguments of `cinder.floor_times`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FloorTimesArgs {
+    /// A Float64 column.
+    pub column: String,
+    /// Multiplier applied before flooring.
+    pub factor: f64,
+}
+
+/// `cinder.floor_times`: an Int64 column `floor(column * factor)` (e.g. a bucket key).
+pub fn floor_times(batch: &RecordBatch, args: &[u8]) -> Result<ArrayRef, String> {
+    let args: FloorTimesArgs =
+        rmp_serde::from_slice(args).map_err(|e| format!("bad arguments: {e}"))?;
+    let values = batch
+        .column_by_name(&args.column)
+        .ok_or_else(|| format!("no column {:?}", args.column))?
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .ok_or_else(|| format!("column {:?} is not Float64", args.column))?;
+    Ok(Arc::new(
+        values
+            .iter()
+            .map(|v| v.map(|v| (v * args.factor).floor() as i64))
+            .collect::<arrow_array::Int64Array>(),
+    ))
+}
+crate::register_column!("cinder.floor_times", floor_times);
+
 /// Sums of every Float64 column and the row count.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ColumnSums {

@@ -7,15 +7,19 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 
-use arrow_array::{BooleanArray, RecordBatch};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow_schema::{Field, Schema};
 use tracing::{debug, warn};
 
 use super::aggregate::aggregate_function;
-use super::functions::{filter_function, generate_function, map_function};
-use super::plan::{partition_block, DatasetId, Op, TextFormat};
+use super::functions::{column_function, filter_function, generate_function, map_function};
+use super::plan::{partition_block, shuffle_block, DatasetId, Op, TextFormat};
+use super::relational::{bucketize, group_aggregate, hash_join};
 use super::{ipc, libsvm};
 use crate::block_manager::BlockManagerHandle;
-use crate::wire::{TaskAction, TaskError, TaskMetrics, TaskOutput, TaskSpec};
+use crate::wire::{StorageLevel, TaskAction, TaskError, TaskMetrics, TaskOutput, TaskSpec};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -52,9 +56,102 @@ impl Executor {
         let batch = self
             .partition(spec, spec.target, spec.partition, &mut metrics)
             .await?;
+        if let TaskAction::ShuffleWrite {
+            shuffle,
+            keys,
+            num_partitions,
+        } = &spec.action
+        {
+            self.write_shuffle(
+                batch,
+                *shuffle,
+                keys.clone(),
+                *num_partitions,
+                spec.partition,
+            )
+            .await?;
+            return Ok((TaskOutput::Unit, metrics));
+        }
         let action = spec.action.clone();
         let output = cpu(move || apply_action(batch, &action)).await?;
         Ok((output, metrics))
+    }
+
+    /// Map side of a shuffle: buckets the partition and stores every bucket (empty ones too,
+    /// so reducers can tell a lost output from an empty one).
+    async fn write_shuffle(
+        &self,
+        batch: RecordBatch,
+        shuffle: DatasetId,
+        keys: Vec<String>,
+        buckets: u32,
+        map: u32,
+    ) -> Result<(), TaskError> {
+        let encoded = cpu(move || {
+            let parts = bucketize(&batch, &keys, buckets, map)
+                .map_err(|message| TaskError::BadInput { message })?;
+            parts
+                .iter()
+                .map(|b| ipc::encode(b).map(bytes::Bytes::from).map_err(internal))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+        for (reduce, bytes) in encoded.into_iter().enumerate() {
+            let block = shuffle_block(shuffle, map, reduce as u32);
+            self.blocks
+                .put_level(block, bytes, StorageLevel::MemoryAndDisk)
+                .await
+                .map_err(|e| TaskError::Storage {
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Reduce side of a shuffle: bucket `reduce` of every map output, in map order.
+    async fn read_shuffle(
+        &self,
+        spec: &TaskSpec,
+        shuffle: DatasetId,
+        reduce: u32,
+    ) -> Result<RecordBatch, TaskError> {
+        let holders = spec
+            .shuffles
+            .get(&shuffle)
+            .ok_or_else(|| internal(format!("no map output locations for shuffle {shuffle}")))?;
+        let mut parts = Vec::with_capacity(holders.len());
+        for (map, (worker, address)) in holders.iter().enumerate() {
+            let block = shuffle_block(shuffle, map as u32, reduce);
+            let lost = |message: String| TaskError::MapOutputLost {
+                shuffle,
+                map_partition: map as u32,
+                worker: worker.clone(),
+                message,
+            };
+            let local = self.blocks.get_local(&block).await.map_err(internal)?;
+            let bytes = match local {
+                Some(bytes) => bytes,
+                None => self
+                    .blocks
+                    .fetch_from(worker, address, &block)
+                    .await
+                    .map_err(|e| lost(e.to_string()))?
+                    .ok_or_else(|| lost(format!("{worker} does not hold {block}")))?,
+            };
+            parts.push(bytes);
+        }
+        cpu(move || {
+            let batches = parts
+                .iter()
+                .map(|b| ipc::decode(b).map_err(internal))
+                .collect::<Result<Vec<_>, _>>()?;
+            match batches.first() {
+                None => Ok(ipc::empty()),
+                Some(first) => arrow_select::concat::concat_batches(&first.schema(), &batches)
+                    .map_err(internal),
+            }
+        })
+        .await
     }
 
     fn partition<'a>(
@@ -204,8 +301,83 @@ impl Executor {
                 let (parent, q) = spec.lineage.union_source(&parents, p).map_err(internal)?;
                 self.partition(spec, parent, q, metrics).await
             }
+            Op::WithColumn {
+                parent,
+                name,
+                function,
+                args,
+            } => {
+                let func = column_function(&function)?;
+                let input = self.partition(spec, parent, p, metrics).await?;
+                cpu(move || {
+                    let column =
+                        func(&input, &args).map_err(|message| TaskError::UserFunction {
+                            name: function.clone(),
+                            message,
+                        })?;
+                    with_column(&input, &name, column).map_err(|message| TaskError::UserFunction {
+                        name: function,
+                        message,
+                    })
+                })
+                .await
+            }
+            Op::Shuffle { .. } => self.read_shuffle(spec, d, p).await,
+            Op::GroupAggregate {
+                parent,
+                keys,
+                aggregates,
+            } => {
+                let input = self.partition(spec, parent, p, metrics).await?;
+                cpu(move || {
+                    group_aggregate(&input, &keys, &aggregates)
+                        .map_err(|message| TaskError::BadInput { message })
+                })
+                .await
+            }
+            Op::Join {
+                left,
+                right,
+                keys,
+                kind,
+            } => {
+                let l = self.partition(spec, left, p, metrics).await?;
+                let r = self.partition(spec, right, p, metrics).await?;
+                cpu(move || {
+                    hash_join(&l, &r, &keys, kind)
+                        .map_err(|message| TaskError::BadInput { message })
+                })
+                .await
+            }
         }
     }
+}
+
+/// Appends `column` as `name`, replacing a column of that name.
+pub fn with_column(
+    batch: &RecordBatch,
+    name: &str,
+    column: ArrayRef,
+) -> Result<RecordBatch, String> {
+    if column.len() != batch.num_rows() {
+        return Err(format!(
+            "column has {} rows, the batch {}",
+            column.len(),
+            batch.num_rows()
+        ));
+    }
+    let schema = batch.schema();
+    let mut fields: Vec<Field> = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        if f.name() != name {
+            fields.push(f.as_ref().clone());
+            columns.push(batch.column(i).clone());
+        }
+    }
+    fields.push(Field::new(name, column.data_type().clone(), true));
+    columns.push(column);
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
 }
 
 /// Projects columns by name; a missing column is bad input naming what exists.
@@ -266,6 +438,17 @@ pub fn apply_action(batch: RecordBatch, action: &TaskAction) -> Result<TaskOutpu
             TaskOutput::Partial(partial)
         }
         TaskAction::Materialize => TaskOutput::Unit,
+        TaskAction::ForEach { function, args } => {
+            let func = map_function(function)?;
+            func(&batch, args).map_err(|message| TaskError::UserFunction {
+                name: function.clone(),
+                message,
+            })?;
+            TaskOutput::Unit
+        }
+        TaskAction::ShuffleWrite { .. } => {
+            return Err(internal("shuffle writes are handled by the executor"))
+        }
     })
 }
 

@@ -3,7 +3,7 @@
 //! the same executable finds it. A name the worker lacks fails the task with
 //! [`TaskError::MissingFunction`], never a panic.
 
-use arrow_array::{BooleanArray, RecordBatch};
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
 
 use crate::wire::TaskError;
 
@@ -11,6 +11,8 @@ use crate::wire::TaskError;
 pub type MapFn = fn(&RecordBatch, &[u8]) -> Result<RecordBatch, String>;
 /// Signature of a row predicate: `(batch, args) -> keep mask`.
 pub type FilterFn = fn(&RecordBatch, &[u8]) -> Result<BooleanArray, String>;
+/// Signature of a column function: `(batch, args) -> new column`.
+pub type ColumnFn = fn(&RecordBatch, &[u8]) -> Result<ArrayRef, String>;
 /// Signature of a source: `(partition, partitions, args) -> batch`.
 pub type GenerateFn = fn(u32, u32, &[u8]) -> Result<RecordBatch, String>;
 
@@ -38,6 +40,15 @@ pub struct GenerateFunction {
     pub func: GenerateFn,
 }
 
+/// A registered column function (for `with_column`).
+pub struct ColumnFunction {
+    /// Stable name.
+    pub name: &'static str,
+    /// The function.
+    pub func: ColumnFn,
+}
+
+inventory::collect!(ColumnFunction);
 inventory::collect!(MapFunction);
 inventory::collect!(FilterFunction);
 inventory::collect!(GenerateFunction);
@@ -65,6 +76,15 @@ pub fn filter_function(name: &str) -> Result<FilterFn, TaskError> {
         .find(|f| f.name == name)
         .map(|f| f.func)
         .ok_or_else(|| missing(name, "filter"))
+}
+
+/// Looks up a column function.
+pub fn column_function(name: &str) -> Result<ColumnFn, TaskError> {
+    inventory::iter::<ColumnFunction>
+        .into_iter()
+        .find(|f| f.name == name)
+        .map(|f| f.func)
+        .ok_or_else(|| missing(name, "column"))
 }
 
 /// Looks up a generator.
@@ -103,6 +123,16 @@ macro_rules! register_generator {
     ($name:expr, $func:path) => {
         $crate::inventory::submit! {
             $crate::data::functions::GenerateFunction { name: $name, func: $func }
+        }
+    };
+}
+
+/// Registers a column function: `register_column!("my.ratio", ratio);`.
+#[macro_export]
+macro_rules! register_column {
+    ($name:expr, $func:path) => {
+        $crate::inventory::submit! {
+            $crate::data::functions::ColumnFunction { name: $name, func: $func }
         }
     };
 }

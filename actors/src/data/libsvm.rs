@@ -209,12 +209,9 @@ mod tests {
             e.ends_with("d.txt:3: value \"x\" in \"2:x\" is not a number"),
             "{e}"
         );
-        assert_eq!(
-            infer_num_features(&dir.path().join("missing"))
-                .unwrap_err()
-                .contains("missing"),
-            true
-        );
+        assert!(infer_num_features(&dir.path().join("missing"))
+            .unwrap_err()
+            .contains("missing"));
     }
 
     #[test]

@@ -111,6 +111,47 @@ pub enum Op {
         /// Input datasets, in order.
         parents: Vec<DatasetId>,
     },
+    /// A new column computed by a registered function from each batch.
+    WithColumn {
+        /// Input dataset.
+        parent: DatasetId,
+        /// Name of the new (or replaced) column.
+        name: String,
+        /// Registered column function name.
+        function: String,
+        /// Its arguments (rmp bytes).
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+    },
+    /// A shuffle boundary: rows of `parent` redistributed into this dataset's partitions by a
+    /// stable hash of `keys` (round-robin without keys). Map outputs live in the block managers
+    /// as `shuffle_<id>_<map>_<reduce>` blocks.
+    Shuffle {
+        /// Input dataset (the map side).
+        parent: DatasetId,
+        /// Key columns; empty for round-robin.
+        keys: Vec<String>,
+    },
+    /// Grouped aggregation of a dataset already shuffled by the same keys.
+    GroupAggregate {
+        /// A [`Op::Shuffle`] by `keys`.
+        parent: DatasetId,
+        /// Key columns.
+        keys: Vec<String>,
+        /// Output aggregates.
+        aggregates: Vec<crate::data::relational::AggSpec>,
+    },
+    /// A join of two datasets shuffled by the same keys into the same number of partitions.
+    Join {
+        /// Left [`Op::Shuffle`].
+        left: DatasetId,
+        /// Right [`Op::Shuffle`].
+        right: DatasetId,
+        /// Key columns (same names on both sides).
+        keys: Vec<String>,
+        /// Inner or left.
+        kind: crate::data::relational::JoinKind,
+    },
 }
 
 /// One dataset of the graph.
@@ -153,6 +194,27 @@ pub struct Lineage {
     pub nodes: BTreeMap<DatasetId, DatasetNode>,
 }
 
+/// The datasets an operator reads from, in order.
+pub fn op_parents(op: &Op) -> Vec<DatasetId> {
+    match op {
+        Op::Generate { .. } | Op::Collection { .. } | Op::TextFile { .. } => vec![],
+        Op::MapBatches { parent, .. }
+        | Op::Filter { parent, .. }
+        | Op::Select { parent, .. }
+        | Op::Sample { parent, .. }
+        | Op::WithColumn { parent, .. }
+        | Op::Shuffle { parent, .. }
+        | Op::GroupAggregate { parent, .. } => vec![*parent],
+        Op::Union { parents } => parents.clone(),
+        Op::Join { left, right, .. } => vec![*left, *right],
+    }
+}
+
+/// The block id of one reduce partition of one map output of a shuffle.
+pub fn shuffle_block(shuffle: DatasetId, map: u32, reduce: u32) -> BlockId {
+    BlockId(format!("shuffle_{shuffle}_{map}_{reduce}"))
+}
+
 /// The block id of a persisted partition.
 pub fn partition_block(dataset: DatasetId, partition: u32) -> BlockId {
     BlockId(format!("rdd_{dataset}_{partition}"))
@@ -175,13 +237,46 @@ impl Lineage {
             });
         }
         Ok(match &node.op {
-            Op::Generate { .. } | Op::Collection { .. } | Op::TextFile { .. } => vec![],
+            Op::Generate { .. }
+            | Op::Collection { .. }
+            | Op::TextFile { .. }
+            | Op::Shuffle { .. } => vec![],
             Op::MapBatches { parent, .. }
             | Op::Filter { parent, .. }
             | Op::Select { parent, .. }
-            | Op::Sample { parent, .. } => vec![(*parent, p)],
+            | Op::Sample { parent, .. }
+            | Op::WithColumn { parent, .. }
+            | Op::GroupAggregate { parent, .. } => vec![(*parent, p)],
             Op::Union { parents } => vec![self.union_source(parents, p)?],
+            Op::Join { left, right, .. } => vec![(*left, p), (*right, p)],
         })
+    }
+
+    /// Every dataset `d` reads from, across shuffle boundaries too.
+    pub fn parents(&self, d: DatasetId) -> Vec<DatasetId> {
+        let Ok(node) = self.node(d) else {
+            return Vec::new();
+        };
+        op_parents(&node.op)
+    }
+
+    /// The shuffles partition `p` of `d` reads from through narrow dependencies (the stage
+    /// boundaries below it).
+    pub fn shuffles_below(&self, d: DatasetId, p: u32) -> Vec<DatasetId> {
+        let mut out = Vec::new();
+        let mut stack = vec![(d, p)];
+        while let Some((id, part)) = stack.pop() {
+            if let Ok(node) = self.node(id) {
+                if matches!(node.op, Op::Shuffle { .. }) {
+                    if !out.contains(&id) {
+                        out.push(id);
+                    }
+                    continue;
+                }
+            }
+            stack.extend(self.dependencies(id, part).unwrap_or_default());
+        }
+        out
     }
 
     /// Which parent partition a union's partition `p` is.

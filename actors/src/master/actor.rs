@@ -165,7 +165,8 @@ impl Master {
                 master: self.address.clone(),
                 uptime_ms: now,
                 workers: self.membership.snapshot(now),
-                recomputed_partitions: self.membership.recomputed_partitions(),
+                recomputed_partitions: self.membership.recomputed_partitions()
+                    + self.scheduler.recomputed_map_outputs(),
             }),
             MasterRequest::Unpersist { dataset } => {
                 self.unpersist(dataset);
@@ -319,6 +320,10 @@ impl Placement for ClusterPlacement<'_> {
         Vec::new()
     }
 
+    fn address(&self, worker: &str) -> Option<String> {
+        self.membership.address_of(worker)
+    }
+
     fn replicas(&self, worker: &str) -> Vec<(String, String)> {
         let alive: Vec<String> = self
             .membership
@@ -395,7 +400,7 @@ impl Handler<MasterMsg> for Master {
                 metrics,
             } => {
                 tracing::debug!(attempt_id, %worker, ?metrics, "task succeeded");
-                if let Some(outcome) = self.scheduler.task_succeeded(attempt_id, output) {
+                if let Some(outcome) = self.scheduler.task_succeeded(attempt_id, &worker, output) {
                     self.finish(outcome);
                 }
                 MasterResponse::Ack

@@ -18,6 +18,9 @@ impl Placement for Cluster {
     fn replicas(&self, _worker: &str) -> Vec<(String, String)> {
         vec![]
     }
+    fn address(&self, worker: &str) -> Option<String> {
+        Some(format!("{worker}:1"))
+    }
 }
 
 fn spec(partitions: u32) -> JobSpec {
@@ -93,13 +96,13 @@ fn results_come_back_in_partition_order_whoever_finishes_first() {
     };
     let launches = s.launches(0, &mut free(&[("a", 3)]), &none);
     assert!(s
-        .task_succeeded(launches[2].spec.attempt_id, TaskOutput::Count(2))
+        .task_succeeded(launches[2].spec.attempt_id, "a", TaskOutput::Count(2))
         .is_none());
     assert!(s
-        .task_succeeded(launches[0].spec.attempt_id, TaskOutput::Count(0))
+        .task_succeeded(launches[0].spec.attempt_id, "a", TaskOutput::Count(0))
         .is_none());
     let done = s
-        .task_succeeded(launches[1].spec.attempt_id, TaskOutput::Count(1))
+        .task_succeeded(launches[1].spec.attempt_id, "a", TaskOutput::Count(1))
         .unwrap();
     let JobOutcome::Finished { job_id, results } = done else {
         panic!()
@@ -155,7 +158,7 @@ fn non_retryable_failures_end_the_job_at_once() {
     ));
     assert_eq!(s.active_jobs(), 0);
     assert!(
-        s.task_succeeded(l[0].spec.attempt_id, TaskOutput::Count(1))
+        s.task_succeeded(l[0].spec.attempt_id, "a", TaskOutput::Count(1))
             .is_none(),
         "stale"
     );
@@ -210,7 +213,7 @@ fn random_worker_losses_never_lose_or_duplicate_results() {
                 _ if !running.is_empty() => {
                     let l = running.remove((next() % running.len() as u64) as usize);
                     let out = TaskOutput::Count(u64::from(l.spec.partition));
-                    outcome = outcome.or(s.task_succeeded(l.spec.attempt_id, out));
+                    outcome = outcome.or(s.task_succeeded(l.spec.attempt_id, "a", out));
                 }
                 _ => {}
             }

@@ -1,6 +1,8 @@
 //! Jobs and tasks on the wire: what the driver submits to the master, what the master sends to
 //! workers, what comes back, and the typed failures that travel all the way to the scheduler.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::data::plan::{DatasetId, Lineage};
@@ -27,6 +29,24 @@ pub enum TaskAction {
     },
     /// Compute (and persist, per the plan) without returning data.
     Materialize,
+    /// Map side of a shuffle: split the partition into `num_partitions` buckets by `keys` and
+    /// store each as block `shuffle_<shuffle>_<partition>_<bucket>`.
+    ShuffleWrite {
+        /// The shuffle dataset.
+        shuffle: DatasetId,
+        /// Key columns; empty for round-robin.
+        keys: Vec<String>,
+        /// Reduce partitions.
+        num_partitions: u32,
+    },
+    /// Run a registered map function for its side effects; return nothing.
+    ForEach {
+        /// Registered map function.
+        function: String,
+        /// Its arguments (rmp bytes).
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+    },
 }
 
 /// A job: an action over some partitions of a dataset, with the lineage needed to compute them.
@@ -61,6 +81,9 @@ pub struct TaskSpec {
     pub action: TaskAction,
     /// Workers to copy persisted blocks to (replication > 1), as `(id, address)`.
     pub replicas: Vec<(String, String)>,
+    /// For every shuffle the task reads: `(worker id, address)` holding each map output, by
+    /// map partition.
+    pub shuffles: BTreeMap<DatasetId, Vec<(String, String)>>,
 }
 
 /// A task's result.
@@ -120,6 +143,20 @@ pub enum TaskError {
         /// Why.
         message: String,
     },
+    /// A shuffle map output could not be read: its map task must run again.
+    #[error(
+        "map output {map_partition} of shuffle {shuffle} on {worker} is unavailable: {message}"
+    )]
+    MapOutputLost {
+        /// The shuffle dataset.
+        shuffle: DatasetId,
+        /// The map partition.
+        map_partition: u32,
+        /// Where it was.
+        worker: String,
+        /// Why it could not be read.
+        message: String,
+    },
     /// The worker running the task was lost.
     #[error("worker {worker} was lost while running the task")]
     WorkerLost {
@@ -160,7 +197,7 @@ impl TaskError {
     /// Counts toward the task's attempt limit? Losing a worker does not (it says nothing
     /// about the task), but the total number of attempts is still bounded.
     pub fn counts_toward_limit(&self) -> bool {
-        !matches!(self, Self::WorkerLost { .. })
+        !matches!(self, Self::WorkerLost { .. } | Self::MapOutputLost { .. })
     }
 }
 
