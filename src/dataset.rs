@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use cinder_actors::data::aggregate::Aggregator;
+use cinder_actors::data::files::FileFormat;
 use cinder_actors::data::ipc;
 use cinder_actors::data::plan::{op_parents, DatasetId, DatasetNode, Lineage, Op, Persist};
 use cinder_actors::data::relational::{AggSpec, JoinKind};
@@ -340,6 +341,69 @@ impl Dataset {
         let parts = batches(self.run("take", TaskAction::Take { limit: n })?)?;
         let all = concat(parts)?;
         Ok(all.slice(0, (n as usize).min(all.num_rows())))
+    }
+
+    /// Writes the dataset as one file per partition into directory `path`, which must not
+    /// exist. Files are written into a hidden temporary directory next to it, which is renamed
+    /// to `path` (with a `_SUCCESS` marker) only when every partition is written: a failed
+    /// write leaves nothing at `path`. The path must be on storage shared by the driver and
+    /// the workers (any local path for the embedded cluster).
+    pub fn write(&self, path: impl AsRef<std::path::Path>, format: FileFormat) -> Result<()> {
+        let path = path.as_ref();
+        if path.exists() {
+            return Err(Error::Input(format!("{}: already exists", path.display())));
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let parent = parent
+            .canonicalize()
+            .map_err(|e| Error::Input(format!("{}: {e}", parent.display())))?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::Input(format!("{}: not a directory name", path.display())))?;
+        let tmp = parent.join(format!(
+            ".{}.cinder-tmp-{}-{}",
+            name.to_string_lossy(),
+            std::process::id(),
+            self.inner.next_id()
+        ));
+        std::fs::create_dir(&tmp).map_err(|e| Error::Input(format!("{}: {e}", tmp.display())))?;
+        let action = TaskAction::Write {
+            format,
+            dir: tmp.display().to_string(),
+        };
+        let commit = self.run("write", action).and_then(|_| {
+            std::fs::write(tmp.join("_SUCCESS"), b"")
+                .and_then(|_| std::fs::rename(&tmp, parent.join(name)))
+                .map_err(|e| Error::Input(format!("{}: cannot commit: {e}", path.display())))
+        });
+        if commit.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        commit
+    }
+
+    /// Writes the dataset to `dir` as Arrow IPC files and returns a dataset reading them back:
+    /// its lineage starts at the files (long iterative jobs stop growing their lineage).
+    pub fn checkpoint(&self, dir: impl AsRef<std::path::Path>) -> Result<Dataset> {
+        let dir = dir.as_ref();
+        self.write(dir, FileFormat::ArrowIpc)?;
+        let paths = (0..self.num_partitions)
+            .map(|p| {
+                cinder_actors::data::files::part_file(dir, p, FileFormat::ArrowIpc)
+                    .canonicalize()
+                    .map(|p| p.display().to_string())
+                    .map_err(|e| Error::Input(format!("{}: {e}", dir.display())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Dataset::create(
+            &self.inner,
+            "checkpoint",
+            Op::IpcFiles { paths },
+            self.num_partitions,
+        ))
     }
 
     /// Runs a registered map function on every partition for its side effects.

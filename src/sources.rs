@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use arrow_array::RecordBatch;
+use cinder_actors::data::csv::{CsvLayout, CsvType};
 use cinder_actors::data::plan::{Op, TextFormat};
-use cinder_actors::data::{ipc, libsvm, text};
+use cinder_actors::data::{csv, ipc, libsvm, text};
 use serde::Serialize;
 
 use crate::dataset::{encode_args, Dataset};
@@ -89,4 +90,113 @@ impl Context {
 fn absolute(path: &Path) -> Result<std::path::PathBuf> {
     path.canonicalize()
         .map_err(|e| Error::Input(format!("{}: {e}", path.display())))
+}
+
+/// Options of [`Context::read_csv`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// The first line holds column names (default true).
+    pub header: bool,
+    /// Field delimiter (default `,`).
+    pub delimiter: u8,
+    /// Columns and types; `None` infers them from the first 1,000 rows.
+    pub schema: Option<Vec<(String, CsvType)>>,
+    /// Number of partitions (line-aligned byte ranges of the file).
+    pub partitions: u32,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            header: true,
+            delimiter: b',',
+            schema: None,
+            partitions: 2,
+        }
+    }
+}
+
+impl Context {
+    /// A CSV file with a header (or not) and a given or inferred schema. The file must be
+    /// readable at the same path on every worker. A malformed line fails the job with
+    /// `file:line: what`.
+    pub fn read_csv(&self, path: impl AsRef<Path>, options: CsvOptions) -> Result<Dataset> {
+        let path = absolute(path.as_ref())?;
+        let layout = match options.schema {
+            Some(columns) => CsvLayout {
+                header: options.header,
+                delimiter: options.delimiter,
+                columns,
+            },
+            None => csv::infer_layout(&path, options.header, options.delimiter, 1_000)
+                .map_err(Error::Input)?,
+        };
+        let splits = text::plan_splits(&path, options.partitions.max(1))
+            .map_err(|e| Error::Input(e.to_string()))?;
+        let op = Op::TextFile {
+            path: path.display().to_string(),
+            format: TextFormat::Csv(layout),
+            splits,
+        };
+        Ok(Dataset::create(
+            &self.inner,
+            "csv",
+            op,
+            options.partitions.max(1),
+        ))
+    }
+
+    /// A Parquet file, or a directory of `*.parquet` files: one partition per row group.
+    pub fn read_parquet(&self, path: impl AsRef<Path>) -> Result<Dataset> {
+        let files = data_files(&absolute(path.as_ref())?, "parquet")?;
+        let mut parts = Vec::new();
+        for file in files {
+            let groups =
+                cinder_actors::data::files::parquet_row_groups(&file).map_err(Error::Input)?;
+            parts.extend((0..groups as u32).map(|g| (file.display().to_string(), g)));
+        }
+        let count = parts.len() as u32;
+        Ok(Dataset::create(
+            &self.inner,
+            "parquet",
+            Op::ParquetFiles { parts },
+            count,
+        ))
+    }
+
+    /// An Arrow IPC file, or a directory of `*.arrow` files: one partition per file.
+    pub fn read_ipc(&self, path: impl AsRef<Path>) -> Result<Dataset> {
+        let paths: Vec<String> = data_files(&absolute(path.as_ref())?, "arrow")?
+            .into_iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let count = paths.len() as u32;
+        Ok(Dataset::create(
+            &self.inner,
+            "ipc",
+            Op::IpcFiles { paths },
+            count,
+        ))
+    }
+}
+
+/// A file, or the files with `extension` in a directory, sorted by name.
+fn data_files(path: &Path, extension: &str) -> Result<Vec<std::path::PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries =
+        std::fs::read_dir(path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no .{extension} files",
+            path.display()
+        )));
+    }
+    Ok(files)
 }

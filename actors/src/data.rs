@@ -3,7 +3,9 @@
 
 pub mod aggregate;
 pub mod builtin;
+pub mod csv;
 pub mod exec;
+pub mod files;
 pub mod functions;
 pub mod ipc;
 pub mod keys;

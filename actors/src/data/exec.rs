@@ -17,7 +17,7 @@ use super::aggregate::aggregate_function;
 use super::functions::{column_function, filter_function, generate_function, map_function};
 use super::plan::{partition_block, shuffle_block, DatasetId, Op, TextFormat};
 use super::relational::{bucketize, group_aggregate, hash_join};
-use super::{ipc, libsvm};
+use super::{csv, files, ipc, libsvm};
 use crate::block_manager::BlockManagerHandle;
 use crate::wire::{StorageLevel, TaskAction, TaskError, TaskMetrics, TaskOutput, TaskSpec};
 
@@ -69,6 +69,16 @@ impl Executor {
                 *num_partitions,
                 spec.partition,
             )
+            .await?;
+            return Ok((TaskOutput::Unit, metrics));
+        }
+        if let TaskAction::Write { format, dir } = &spec.action {
+            let (format, dir) = (*format, dir.clone());
+            let (partition, attempt) = (spec.partition, spec.attempt_id);
+            cpu(move || {
+                files::write_partition(&batch, Path::new(&dir), partition, attempt, format)
+                    .map_err(|message| TaskError::Storage { message })
+            })
             .await?;
             return Ok((TaskOutput::Unit, metrics));
         }
@@ -246,6 +256,32 @@ impl Executor {
                         libsvm::read_partition(Path::new(&path), &split, num_features)
                             .map_err(|message| TaskError::BadInput { message })
                     }
+                    TextFormat::Csv(layout) => {
+                        csv::read_partition(Path::new(&path), &split, &layout)
+                            .map_err(|message| TaskError::BadInput { message })
+                    }
+                })
+                .await
+            }
+            Op::ParquetFiles { parts } => {
+                let (file, row_group) = parts
+                    .get(p as usize)
+                    .cloned()
+                    .ok_or_else(|| internal(format!("no row group for partition {p}")))?;
+                cpu(move || {
+                    files::read_parquet_row_group(Path::new(&file), row_group as usize)
+                        .map_err(|message| TaskError::BadInput { message })
+                })
+                .await
+            }
+            Op::IpcFiles { paths } => {
+                let file = paths
+                    .get(p as usize)
+                    .cloned()
+                    .ok_or_else(|| internal(format!("no file for partition {p}")))?;
+                cpu(move || {
+                    files::read_ipc_file(Path::new(&file))
+                        .map_err(|message| TaskError::BadInput { message })
                 })
                 .await
             }
@@ -446,8 +482,8 @@ pub fn apply_action(batch: RecordBatch, action: &TaskAction) -> Result<TaskOutpu
             })?;
             TaskOutput::Unit
         }
-        TaskAction::ShuffleWrite { .. } => {
-            return Err(internal("shuffle writes are handled by the executor"))
+        TaskAction::ShuffleWrite { .. } | TaskAction::Write { .. } => {
+            return Err(internal("writes are handled by the executor"))
         }
     })
 }

@@ -28,6 +28,8 @@ pub enum TextFormat {
         /// Vector size (Spark's `numFeatures`).
         num_features: u32,
     },
+    /// CSV with a known layout.
+    Csv(crate::data::csv::CsvLayout),
 }
 
 /// A line-aligned byte range of a text file.
@@ -65,6 +67,16 @@ pub enum Op {
         format: TextFormat,
         /// One split per partition.
         splits: Vec<TextSplit>,
+    },
+    /// Parquet row groups, one per partition, as `(file, row group)`.
+    ParquetFiles {
+        /// The row groups.
+        parts: Vec<(String, u32)>,
+    },
+    /// Arrow IPC files, one per partition (checkpoints are read back this way).
+    IpcFiles {
+        /// The files.
+        paths: Vec<String>,
     },
     /// A registered function applied to each partition's batch.
     MapBatches {
@@ -197,7 +209,11 @@ pub struct Lineage {
 /// The datasets an operator reads from, in order.
 pub fn op_parents(op: &Op) -> Vec<DatasetId> {
     match op {
-        Op::Generate { .. } | Op::Collection { .. } | Op::TextFile { .. } => vec![],
+        Op::Generate { .. }
+        | Op::Collection { .. }
+        | Op::TextFile { .. }
+        | Op::ParquetFiles { .. }
+        | Op::IpcFiles { .. } => vec![],
         Op::MapBatches { parent, .. }
         | Op::Filter { parent, .. }
         | Op::Select { parent, .. }
@@ -240,6 +256,8 @@ impl Lineage {
             Op::Generate { .. }
             | Op::Collection { .. }
             | Op::TextFile { .. }
+            | Op::ParquetFiles { .. }
+            | Op::IpcFiles { .. }
             | Op::Shuffle { .. } => vec![],
             Op::MapBatches { parent, .. }
             | Op::Filter { parent, .. }

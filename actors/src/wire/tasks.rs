@@ -39,6 +39,13 @@ pub enum TaskAction {
         /// Reduce partitions.
         num_partitions: u32,
     },
+    /// Write the partition as `dir/part-NNNNN.ext` (under an attempt-unique name first).
+    Write {
+        /// The format.
+        format: crate::data::files::FileFormat,
+        /// The (temporary) output directory, shared by driver and workers.
+        dir: String,
+    },
     /// Run a registered map function for its side effects; return nothing.
     ForEach {
         /// Registered map function.

@@ -1,0 +1,172 @@
+//! Reading and writing files over a real cluster: Parquet, CSV and Arrow IPC round trips,
+//! atomic writes that leave nothing behind on failure, CSV errors with line numbers, and
+//! checkpoints that cut lineage.
+
+mod common;
+
+use arrow_array::{Array, Float64Array, Int64Array};
+use cinder::builtin::{ColumnSums, RangeArgs, SumF64};
+use cinder::{CsvOptions, CsvType, FileFormat};
+use common::*;
+
+fn range(cx: &cinder::Context) -> cinder::Dataset {
+    let args = RangeArgs {
+        rows_per_partition: 1_000,
+        columns: 3,
+        seed: 4,
+    };
+    cx.generate("cinder.range", &args, 4).unwrap()
+}
+
+#[test]
+fn parquet_csv_and_ipc_round_trip() {
+    let cx = local_context("io-roundtrip", 2);
+    let dir = test_dir("io-roundtrip-out");
+    let ds = range(&cx);
+    let original = ds.collect_batch().unwrap();
+
+    ds.write(dir.join("pq"), FileFormat::Parquet).unwrap();
+    assert!(dir.join("pq/_SUCCESS").exists());
+    let back = cx.read_parquet(dir.join("pq")).unwrap();
+    assert_eq!(back.num_partitions(), 4);
+    assert_eq!(back.collect_batch().unwrap(), original, "parquet is exact");
+
+    ds.write(dir.join("ipc"), FileFormat::ArrowIpc).unwrap();
+    assert_eq!(
+        cx.read_ipc(dir.join("ipc"))
+            .unwrap()
+            .collect_batch()
+            .unwrap(),
+        original
+    );
+
+    ds.write(dir.join("csv"), FileFormat::Csv).unwrap();
+    let part = dir.join("csv/part-00000.csv");
+    let csv = cx.read_csv(&part, CsvOptions::default()).unwrap();
+    let batch = csv.collect_batch().unwrap();
+    assert_eq!(batch.num_rows(), 1_000);
+    let c0 = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap();
+    let o0 = original
+        .column(0)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap();
+    assert_eq!(
+        c0.values()[..],
+        o0.values()[..1_000],
+        "floats survive CSV exactly"
+    );
+
+    let err = ds.write(dir.join("pq"), FileFormat::Parquet).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+}
+
+#[test]
+fn a_failed_write_leaves_nothing_behind() {
+    let cx = local_context("io-failed-write", 2);
+    let dir = test_dir("io-failed-write-out");
+    let broken = range(&cx)
+        .map_batches("user.missing_function", &())
+        .unwrap();
+    let err = broken
+        .write(dir.join("out"), FileFormat::Parquet)
+        .unwrap_err();
+    assert!(err.to_string().contains("user.missing_function"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "nothing written: {left:?}");
+}
+
+#[test]
+fn csv_schema_inference_given_schema_and_bad_lines() {
+    let cx = local_context("io-csv", 1);
+    let dir = test_dir("io-csv-in");
+    let path = dir.join("people.csv");
+    let mut text = String::from("id;age;name\n");
+    for i in 0..200 {
+        text.push_str(&format!("{i};{};p{i}\n", 20 + i % 50));
+    }
+    std::fs::write(&path, &text).unwrap();
+    let options = CsvOptions {
+        delimiter: b';',
+        partitions: 3,
+        ..Default::default()
+    };
+    let ds = cx.read_csv(&path, options.clone()).unwrap();
+    let batch = ds.collect_batch().unwrap();
+    assert_eq!(batch.num_rows(), 200);
+    let ids = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    assert_eq!(
+        ids.values().to_vec(),
+        (0..200).collect::<Vec<i64>>(),
+        "split order is file order"
+    );
+
+    let given = CsvOptions {
+        schema: Some(vec![
+            ("id".into(), CsvType::Utf8),
+            ("age".into(), CsvType::Float64),
+            ("name".into(), CsvType::Utf8),
+        ]),
+        ..options.clone()
+    };
+    let typed = cx.read_csv(&path, given).unwrap().collect_batch().unwrap();
+    assert!(typed
+        .column(1)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .is_some());
+
+    text.push_str("200;old;p200\n");
+    std::fs::write(&path, &text).unwrap();
+    let err = cx
+        .read_csv(
+            &path,
+            CsvOptions {
+                schema: Some(vec![
+                    ("id".into(), CsvType::Int64),
+                    ("age".into(), CsvType::Int64),
+                    ("name".into(), CsvType::Utf8),
+                ]),
+                ..options
+            },
+        )
+        .unwrap()
+        .count()
+        .unwrap_err();
+    assert!(err.to_string().contains("people.csv:202:"), "{err}");
+    let err = cx
+        .read_csv(dir.join("nope.csv"), CsvOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("nope.csv"), "{err}");
+}
+
+#[test]
+fn checkpoints_cut_lineage_and_keep_results() {
+    let cx = local_context("io-checkpoint", 2);
+    let dir = test_dir("io-checkpoint-out");
+    let long = range(&cx).sample(0.9, 1).unwrap().select(&["c0", "c2"]);
+    let expected: ColumnSums = long.aggregate::<SumF64>(&()).unwrap();
+    let saved = long.checkpoint(dir.join("ckpt")).unwrap();
+    assert_eq!(
+        saved.lineage().nodes.len(),
+        1,
+        "lineage starts at the files"
+    );
+    assert_eq!(saved.aggregate::<SumF64>(&()).unwrap(), expected);
+    saved.foreach_partition("cinder.delay", &1u64).unwrap();
+    assert_eq!(
+        saved.collect().unwrap()[0].column(0).len(),
+        long.collect().unwrap()[0].num_rows()
+    );
+}
