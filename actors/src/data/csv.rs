@@ -115,7 +115,7 @@ pub fn read_partition(
     let lines = read_split(path, split).map_err(|e| e.to_string())?;
     let data: Vec<&(u64, String)> = lines
         .iter()
-        .filter(|(n, line)| !(layout.header && *n == 1) && !line.trim().is_empty())
+        .filter(|(n, line)| !(line.trim().is_empty() || layout.header && *n == 1))
         .collect();
     let mut text = String::with_capacity(data.iter().map(|(_, l)| l.len() + 1).sum());
     for (_, line) in &data {
