@@ -249,6 +249,20 @@ impl Dataset {
         Ok(left.derive("join", op))
     }
 
+    /// Groups both datasets by same-named key columns (shuffled into `partitions`
+    /// partitions): one row per key, with the key columns and `left` / `right` list columns of
+    /// each side's other columns.
+    pub fn cogroup(&self, other: &Dataset, keys: &[&str], partitions: u32) -> Result<Dataset> {
+        let left = self.repartition_by(keys, partitions)?;
+        let right = other.repartition_by(keys, partitions)?;
+        let op = Op::CoGroup {
+            left: left.id,
+            right: right.id,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+        };
+        Ok(left.derive("cogroup", op))
+    }
+
     /// Keeps computed partitions in the workers' block managers at `level`, with
     /// `replication` copies on distinct workers. Takes effect from the next action.
     pub fn persist(&self, level: StorageLevel, replication: u8) -> Dataset {

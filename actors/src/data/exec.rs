@@ -16,7 +16,7 @@ use tracing::{debug, warn};
 use super::aggregate::aggregate_function;
 use super::functions::{column_function, filter_function, generate_function, map_function};
 use super::plan::{partition_block, shuffle_block, DatasetId, Op, TextFormat};
-use super::relational::{bucketize, group_aggregate, hash_join};
+use super::relational::{bucketize, cogroup, group_aggregate, hash_join};
 use super::{csv, files, ipc, libsvm};
 use crate::block_manager::BlockManagerHandle;
 use crate::wire::{StorageLevel, TaskAction, TaskError, TaskMetrics, TaskOutput, TaskSpec};
@@ -368,6 +368,14 @@ impl Executor {
                 cpu(move || {
                     group_aggregate(&input, &keys, &aggregates)
                         .map_err(|message| TaskError::BadInput { message })
+                })
+                .await
+            }
+            Op::CoGroup { left, right, keys } => {
+                let l = self.partition(spec, left, p, metrics).await?;
+                let r = self.partition(spec, right, p, metrics).await?;
+                cpu(move || {
+                    cogroup(&l, &r, &keys).map_err(|message| TaskError::BadInput { message })
                 })
                 .await
             }

@@ -153,6 +153,16 @@ pub enum Op {
         /// Output aggregates.
         aggregates: Vec<crate::data::relational::AggSpec>,
     },
+    /// Both sides' rows grouped per key, for two datasets shuffled by the same keys into the
+    /// same number of partitions.
+    CoGroup {
+        /// Left [`Op::Shuffle`].
+        left: DatasetId,
+        /// Right [`Op::Shuffle`].
+        right: DatasetId,
+        /// Key columns (same names on both sides).
+        keys: Vec<String>,
+    },
     /// A join of two datasets shuffled by the same keys into the same number of partitions.
     Join {
         /// Left [`Op::Shuffle`].
@@ -222,7 +232,7 @@ pub fn op_parents(op: &Op) -> Vec<DatasetId> {
         | Op::Shuffle { parent, .. }
         | Op::GroupAggregate { parent, .. } => vec![*parent],
         Op::Union { parents } => parents.clone(),
-        Op::Join { left, right, .. } => vec![*left, *right],
+        Op::Join { left, right, .. } | Op::CoGroup { left, right, .. } => vec![*left, *right],
     }
 }
 
@@ -266,7 +276,9 @@ impl Lineage {
             | Op::WithColumn { parent, .. }
             | Op::GroupAggregate { parent, .. } => vec![(*parent, p)],
             Op::Union { parents } => vec![self.union_source(parents, p)?],
-            Op::Join { left, right, .. } => vec![(*left, p), (*right, p)],
+            Op::Join { left, right, .. } | Op::CoGroup { left, right, .. } => {
+                vec![(*left, p), (*right, p)]
+            }
         })
     }
 

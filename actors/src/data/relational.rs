@@ -261,6 +261,97 @@ pub fn hash_join(
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
 }
 
+/// Groups both sides by the key columns: one row per key present on either side (sorted by
+/// key), with the key columns, then `left` and `right` list-of-struct columns holding each
+/// side's non-key columns of that key's rows (in input order).
+pub fn cogroup(
+    left: &RecordBatch,
+    right: &RecordBatch,
+    keys: &[String],
+) -> Result<RecordBatch, String> {
+    let left_keys = key_indices(left, keys)?;
+    let right_keys = key_indices(right, keys)?;
+    let mut groups: BTreeMap<Vec<super::keys::KeyValue>, (Vec<u32>, Vec<u32>)> = BTreeMap::new();
+    for row in 0..left.num_rows() {
+        groups
+            .entry(key_of(left, &left_keys, row)?)
+            .or_default()
+            .0
+            .push(row as u32);
+    }
+    for row in 0..right.num_rows() {
+        groups
+            .entry(key_of(right, &right_keys, row)?)
+            .or_default()
+            .1
+            .push(row as u32);
+    }
+    let schema = left.schema();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (k, &i) in left_keys.iter().enumerate() {
+        let field = schema.field(i);
+        let values: Vec<_> = groups.keys().map(|key| &key[k]).collect();
+        columns.push(build_column(field.data_type(), &values)?);
+        fields.push(Field::new(field.name(), field.data_type().clone(), true));
+    }
+    for (name, side, side_keys, pick) in [
+        ("left", left, &left_keys, 0usize),
+        ("right", right, &right_keys, 1usize),
+    ] {
+        let rows: Vec<&Vec<u32>> = groups
+            .values()
+            .map(|(l, r)| if pick == 0 { l } else { r })
+            .collect();
+        let list = rows_as_lists(side, side_keys, &rows)?;
+        fields.push(Field::new(name, list.data_type().clone(), false));
+        columns.push(list);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+}
+
+/// A list column whose i-th entry holds the non-key columns of `groups[i]`'s rows.
+fn rows_as_lists(
+    batch: &RecordBatch,
+    key_cols: &[usize],
+    groups: &[&Vec<u32>],
+) -> Result<ArrayRef, String> {
+    let schema = batch.schema();
+    let keep: Vec<usize> = (0..batch.num_columns())
+        .filter(|i| !key_cols.contains(i))
+        .collect();
+    let order = UInt32Array::from(
+        groups
+            .iter()
+            .flat_map(|g| g.iter().copied())
+            .collect::<Vec<_>>(),
+    );
+    let mut struct_fields = Vec::new();
+    let mut struct_columns = Vec::new();
+    for &i in &keep {
+        struct_fields.push(Arc::new(Field::new(
+            schema.field(i).name(),
+            schema.field(i).data_type().clone(),
+            true,
+        )));
+        struct_columns.push(
+            arrow_select::take::take(batch.column(i), &order, None).map_err(|e| e.to_string())?,
+        );
+    }
+    let values = arrow_array::StructArray::try_new_with_length(
+        struct_fields.into(),
+        struct_columns,
+        None,
+        order.len(),
+    )
+    .map_err(|e| e.to_string())?;
+    let offsets = arrow_buffer::OffsetBuffer::from_lengths(groups.iter().map(|g| g.len()));
+    let item = Arc::new(Field::new("item", values.data_type().clone(), true));
+    let list = arrow_array::ListArray::try_new(item, offsets, Arc::new(values), None)
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(list))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,6 +464,47 @@ mod tests {
         assert!(group_aggregate(&b, &["zz".into()], &aggs)
             .unwrap_err()
             .contains("zz"));
+    }
+
+    #[test]
+    fn cogroup_lists_each_sides_rows_per_key() {
+        let left = batch(vec![1, 2, 1], vec![0.1, 0.2, 0.3]);
+        let right = batch(vec![3, 1], vec![9.0, 8.0]);
+        let out = cogroup(&left, &right, &["k".into()]).unwrap();
+        assert_eq!(out.num_rows(), 3, "keys 1, 2, 3");
+        let l = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow_array::ListArray>()
+            .unwrap();
+        let r = out
+            .column(2)
+            .as_any()
+            .downcast_ref::<arrow_array::ListArray>()
+            .unwrap();
+        assert_eq!(
+            (l.value_length(0), l.value_length(1), l.value_length(2)),
+            (2, 1, 0)
+        );
+        assert_eq!(
+            (r.value_length(0), r.value_length(1), r.value_length(2)),
+            (1, 0, 1)
+        );
+        let first = l.value(0);
+        let vs = first
+            .as_any()
+            .downcast_ref::<arrow_array::StructArray>()
+            .unwrap()
+            .column(0)
+            .clone();
+        assert_eq!(
+            vs.as_any()
+                .downcast_ref::<Float64Array>()
+                .unwrap()
+                .values()
+                .to_vec(),
+            vec![0.1, 0.3]
+        );
     }
 
     #[test]
