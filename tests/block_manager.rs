@@ -71,15 +71,33 @@ fn large_blocks_stream_and_budgets_hold() {
     let back = cx.get_block("worker-1", &id).unwrap().unwrap();
     assert!(back == big, "64 MiB block round-trips byte for byte");
 
-    // 96 MiB budget: a block that would pass it is refused with a clear error.
-    let too_much = Bytes::from(vec![0u8; 40 << 20]);
+    // 96 MiB budget: a memory-only block larger than the whole budget is refused clearly.
+    let too_much = Bytes::from(vec![0u8; 100 << 20]);
     let err = cx
         .put_block("worker-1", &BlockId::new("overflow"), too_much)
         .unwrap_err();
     assert!(err.to_string().contains("does not fit"), "{err}");
-    assert!(cx.remove_block("worker-1", &id).unwrap());
-    assert!(!cx.remove_block("worker-1", &id).unwrap());
-    assert_eq!(cx.get_block("worker-1", &id).unwrap(), None);
+    assert_eq!(
+        cx.get_block("worker-1", &id).unwrap().as_ref(),
+        Some(&big),
+        "untouched"
+    );
+
+    // One that fits the budget but not beside "big" evicts it (memory only: dropped).
+    let second = BlockId::new("second");
+    cx.put_block("worker-1", &second, pattern(40 << 20, 2))
+        .unwrap();
+    assert_eq!(
+        cx.get_block("worker-1", &id).unwrap(),
+        None,
+        "least recently used, evicted"
+    );
+    cx.wait_for_status("one block left", Duration::from_secs(5), |s| {
+        s.workers[0].blocks == 1 && s.workers[0].memory_used_bytes == 40 << 20
+    })
+    .unwrap();
+    assert!(cx.remove_block("worker-1", &second).unwrap());
+    assert!(!cx.remove_block("worker-1", &second).unwrap());
     cx.wait_for_status("no blocks left", Duration::from_secs(5), |s| {
         s.workers[0].blocks == 0
     })

@@ -110,6 +110,25 @@ fn transformations_are_deterministic_per_seed() {
 }
 
 #[test]
+fn persist_and_unpersist_manage_blocks_on_the_workers() {
+    let cx = local_context("datasets-persist", 2);
+    let ds = range(&cx, 4, 500).persist(cinder::StorageLevel::MemoryOnly, 1);
+    ds.materialize().unwrap();
+    cx.wait_for_status("4 blocks", std::time::Duration::from_secs(10), |s| {
+        s.workers.iter().map(|w| w.blocks).sum::<u64>() == 4
+    })
+    .unwrap();
+    ds.unpersist().unwrap();
+    cx.wait_for_status("no blocks", std::time::Duration::from_secs(10), |s| {
+        s.workers
+            .iter()
+            .all(|w| w.blocks == 0 && w.memory_used_bytes == 0)
+    })
+    .unwrap();
+    assert_eq!(ds.count().unwrap(), 2_000, "still computable from lineage");
+}
+
+#[test]
 fn missing_functions_and_columns_fail_clearly() {
     let cx = local_context("datasets-errors", 1);
     let ds = range(&cx, 2, 10);

@@ -152,8 +152,8 @@ impl Executor {
         }
         cpu(move || {
             let batches = parts
-                .iter()
-                .map(|b| ipc::decode(b).map_err(internal))
+                .into_iter()
+                .map(|b| ipc::decode_shared(b).map_err(internal))
                 .collect::<Result<Vec<_>, _>>()?;
             match batches.first() {
                 None => Ok(ipc::empty()),
@@ -177,12 +177,12 @@ impl Executor {
             if node.persist.is_some() {
                 if let Some(bytes) = self.blocks.get_local(&block).await.map_err(internal)? {
                     metrics.cached_local += 1;
-                    return cpu(move || ipc::decode(&bytes).map_err(internal)).await;
+                    return cpu(move || ipc::decode_shared(bytes).map_err(internal)).await;
                 }
                 match self.blocks.read_remote(&block).await {
                     Ok(Some(bytes)) => {
                         metrics.cached_remote += 1;
-                        return cpu(move || ipc::decode(&bytes).map_err(internal)).await;
+                        return cpu(move || ipc::decode_shared(bytes).map_err(internal)).await;
                     }
                     Ok(None) => {}
                     Err(e) => warn!(%block, "remote cached copy unreadable, recomputing: {e}"),

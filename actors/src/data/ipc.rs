@@ -31,6 +31,33 @@ pub fn decode(bytes: &[u8]) -> Result<RecordBatch, ArrowError> {
     }
 }
 
+/// Decodes Arrow IPC stream bytes without copying the column data: the arrays point into
+/// `bytes` (a cached block is read at memory speed).
+pub fn decode_shared(bytes: bytes::Bytes) -> Result<RecordBatch, ArrowError> {
+    let mut buffer = arrow_buffer::Buffer::from(bytes);
+    let mut decoder = arrow_ipc::reader::StreamDecoder::new();
+    let mut batches = Vec::new();
+    while !buffer.is_empty() {
+        let before = buffer.len();
+        if let Some(batch) = decoder.decode(&mut buffer)? {
+            batches.push(batch);
+        }
+        if buffer.len() == before {
+            break;
+        }
+    }
+    decoder.finish()?;
+    let schema = match decoder.schema() {
+        Some(schema) => schema,
+        None => return Err(ArrowError::IpcError("no schema in the stream".into())),
+    };
+    match batches.len() {
+        1 => Ok(batches.pop().expect("one batch")),
+        0 => Ok(RecordBatch::new_empty(schema)),
+        _ => arrow_select::concat::concat_batches(&schema, &batches),
+    }
+}
+
 /// An empty batch with no columns (for actions over nothing).
 pub fn empty() -> RecordBatch {
     RecordBatch::new_empty(Arc::new(Schema::empty()))
@@ -61,5 +88,22 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(decode(b"definitely not arrow").is_err());
         assert!(decode(&[]).is_err());
+        assert!(decode_shared(bytes::Bytes::from_static(b"definitely not arrow")).is_err());
+        assert!(decode_shared(bytes::Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn shared_decoding_equals_copying_decoding() {
+        let batch = RecordBatch::try_from_iter([(
+            "y",
+            Arc::new(Float64Array::from(
+                (0..1000).map(f64::from).collect::<Vec<_>>(),
+            )) as _,
+        )])
+        .unwrap();
+        let bytes = encode(&batch).unwrap();
+        let empty = encode(&batch.slice(0, 0)).unwrap();
+        assert_eq!(decode_shared(bytes.into()).unwrap(), batch);
+        assert_eq!(decode_shared(empty.into()).unwrap().num_rows(), 0);
     }
 }
