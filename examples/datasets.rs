@@ -4,6 +4,7 @@
 //! Run: `cargo run --release --example datasets`
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
 use cinder::builtin::{ColumnSums, SumF64, ThresholdArgs};
@@ -78,7 +79,10 @@ fn main() -> anyhow::Result<()> {
             println!("label {}: {} rows", labels.value(i), rows.value(i));
         }
     }
-    let status = cx.status()?;
+    // Block figures travel with heartbeats (every second): wait for the cache to show.
+    let status = cx.wait_for_status("cached blocks reported", Duration::from_secs(5), |s| {
+        s.workers.iter().map(|w| w.blocks).sum::<u64>() >= 4
+    })?;
     for w in &status.workers {
         println!(
             "{}: {} cached blocks, {} bytes in memory",
