@@ -4,10 +4,12 @@
 pub mod actor;
 pub mod client;
 pub mod daemon;
+pub mod history;
 pub mod membership;
 pub mod service;
 
 pub use actor::{Master, MasterMsg};
 pub use client::MasterClient;
 pub use daemon::{start_master, MasterConfig, RunningMaster};
+pub use history::{History, HistoryLimits};
 pub use membership::{HeartbeatOutcome, Membership};

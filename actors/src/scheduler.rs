@@ -127,6 +127,8 @@ pub struct Scheduler {
     map_outputs: BTreeMap<DatasetId, BTreeMap<u32, String>>,
     lost_outputs: BTreeSet<(DatasetId, u32)>,
     recomputed_map_outputs: u64,
+    /// Final progress of jobs that ended, until the master takes it (bounded).
+    ended: std::collections::VecDeque<(u64, Vec<crate::wire::StageStatus>)>,
 }
 
 /// The shuffles `d` reads through narrow dependencies (all partitions).
@@ -207,6 +209,7 @@ impl Scheduler {
             map_outputs: BTreeMap::new(),
             lost_outputs: BTreeSet::new(),
             recomputed_map_outputs: 0,
+            ended: std::collections::VecDeque::new(),
         }
     }
 
@@ -471,6 +474,7 @@ impl Scheduler {
                 {
                     return None;
                 }
+                self.note_ended(at.job);
                 let job = self.jobs.remove(&at.job).expect("job present");
                 let result = job.stages.into_iter().last().expect("result stage");
                 let results = result
@@ -598,6 +602,7 @@ impl Scheduler {
     }
 
     fn drop_job(&mut self, job_id: u64) {
+        self.note_ended(job_id);
         self.jobs.remove(&job_id);
         self.attempts.retain(|_, at| at.job != job_id);
     }
@@ -610,5 +615,7 @@ fn most_free(free: &BTreeMap<String, usize>) -> Option<String> {
         .map(|(w, _)| w.clone())
 }
 
+mod progress;
+pub use progress::{AttemptInfo, MAX_ENDED};
 #[cfg(test)]
 mod tests;

@@ -9,14 +9,15 @@ use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
+use super::history::{human_bytes, History, HistoryLimits};
 use super::membership::{HeartbeatOutcome, Membership, Registration};
 use crate::clock::Clock;
 use crate::data::plan::DatasetId;
 use crate::scheduler::{JobOutcome, Launch, Placement, Scheduler, SchedulerConfig};
 use crate::transport::{endpoint::resolve, PeerInfo, PeerPool};
 use crate::wire::{
-    ClusterStatus, JobSpec, MasterRequest, MasterResponse, TaskError, TaskMetrics, TaskOutput,
-    WorkerRequest, WorkerResponse,
+    BlockId, ClusterStatus, EventKind, JobSpec, MasterRequest, MasterResponse, StageStatus,
+    TaskError, TaskMetrics, TaskOutput, WorkerRequest, WorkerResponse,
 };
 
 /// Deadline of one task on a worker (loss of the worker is detected much earlier).
@@ -85,6 +86,9 @@ pub struct Master {
     pool: PeerPool,
     next_job_id: u64,
     waiters: HashMap<u64, (String, oneshot::Sender<JobOutcome>)>,
+    history: History,
+    /// Final progress of jobs that ended during the message being handled.
+    ended: BTreeMap<u64, Vec<StageStatus>>,
 }
 
 impl Master {
@@ -107,6 +111,8 @@ impl Master {
             pool,
             next_job_id: 1,
             waiters: HashMap::new(),
+            history: History::new(HistoryLimits::default()),
+            ended: BTreeMap::new(),
         }
     }
 
@@ -131,6 +137,19 @@ impl Master {
                 };
                 let incarnation = self.membership.register(now, peer.conn_id, reg);
                 info!(worker = %worker_id, %address, incarnation, cores, memory_budget_bytes, "worker registered");
+                let (kind, message) = if incarnation == 1 {
+                    let memory = human_bytes(memory_budget_bytes);
+                    let message =
+                        format!("{worker_id} joined at {address} ({cores} cores, {memory})");
+                    (EventKind::WorkerJoined, message)
+                } else {
+                    let message = format!(
+                        "{worker_id} registered again at {address} (incarnation {incarnation})"
+                    );
+                    (EventKind::WorkerRejoined, message)
+                };
+                self.history
+                    .record(now, kind, Some(&worker_id), None, message);
                 MasterResponse::Registered {
                     incarnation,
                     heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u64,
@@ -140,34 +159,57 @@ impl Master {
                 worker_id,
                 incarnation,
                 stats,
-            } => outcome_response(
-                self.membership
-                    .heartbeat(now, &worker_id, incarnation, stats),
-            ),
+            } => {
+                let before = self.membership.stats_of(&worker_id).unwrap_or_default();
+                let outcome = self
+                    .membership
+                    .heartbeat(now, &worker_id, incarnation, stats);
+                if outcome == HeartbeatOutcome::Ack && stats.spilled_bytes > before.spilled_bytes {
+                    let grown = stats.spilled_bytes - before.spilled_bytes;
+                    let message = format!(
+                        "{worker_id} spilled {} to disk ({} spilled in all)",
+                        human_bytes(grown),
+                        human_bytes(stats.spilled_bytes)
+                    );
+                    self.history.record(
+                        now,
+                        EventKind::BlocksSpilled,
+                        Some(&worker_id),
+                        None,
+                        message,
+                    );
+                }
+                outcome_response(outcome)
+            }
             MasterRequest::BlockUpdate {
                 worker_id,
                 incarnation,
                 block_id,
                 size_bytes,
                 present,
-            } => outcome_response(self.membership.block_update(
-                now,
-                &worker_id,
-                incarnation,
-                block_id,
-                size_bytes,
-                present,
-            )),
+            } => {
+                let before = self.membership.recomputed_partitions();
+                let outcome = self.membership.block_update(
+                    now,
+                    &worker_id,
+                    incarnation,
+                    block_id.clone(),
+                    size_bytes,
+                    present,
+                );
+                if self.membership.recomputed_partitions() > before {
+                    let job = rdd_dataset(&block_id)
+                        .and_then(|d| self.scheduler.jobs_using(d).first().copied());
+                    let message = format!("{block_id} recomputed from lineage on {worker_id}");
+                    self.history
+                        .partition_recomputed(now, job, Some(&worker_id), message);
+                }
+                outcome_response(outcome)
+            }
             MasterRequest::LocateBlock { block_id } => MasterResponse::Locations {
                 holders: self.membership.locate(&block_id),
             },
-            MasterRequest::Status => MasterResponse::Status(ClusterStatus {
-                master: self.address.clone(),
-                uptime_ms: now,
-                workers: self.membership.snapshot(now),
-                recomputed_partitions: self.membership.recomputed_partitions()
-                    + self.scheduler.recomputed_map_outputs(),
-            }),
+            MasterRequest::Status => MasterResponse::Status(self.status(now)),
             MasterRequest::Unpersist { dataset } => {
                 self.unpersist(dataset);
                 MasterResponse::Ack
@@ -175,6 +217,23 @@ impl Master {
             MasterRequest::RunJob(_) => MasterResponse::Error {
                 message: "jobs are submitted through the job service".into(),
             },
+        }
+    }
+
+    /// The cluster as `cinder status` and `cinder top` show it.
+    fn status(&self, now: u64) -> ClusterStatus {
+        let mut workers = self.membership.snapshot(now);
+        for w in &mut workers {
+            w.tasks_running = self.scheduler.running_on(&w.id) as u64;
+        }
+        ClusterStatus {
+            master: self.address.clone(),
+            uptime_ms: now,
+            workers,
+            recomputed_partitions: self.membership.recomputed_partitions()
+                + self.scheduler.recomputed_map_outputs(),
+            jobs: self.history.jobs(now, &self.scheduler.progress()),
+            events: self.history.events(),
         }
     }
 
@@ -202,8 +261,26 @@ impl Master {
         let now = self.clock.now_ms();
         for id in ids {
             warn!(worker = %id, "worker lost: {why}");
+            let running = self.scheduler.running_tasks_on(&id);
+            let message = format!(
+                "{id} lost ({why}); {} running tasks to retry",
+                running.len()
+            );
+            self.history
+                .record(now, EventKind::WorkerLost, Some(&id), None, message);
             for outcome in self.scheduler.worker_lost(now, &id) {
                 self.finish(outcome);
+            }
+            let mut per_job: BTreeMap<u64, usize> = BTreeMap::new();
+            for task in running {
+                *per_job.entry(task.job_id).or_default() += 1;
+            }
+            for (job, tasks) in per_job {
+                if let Some(name) = self.history.job_name(job) {
+                    let message = format!("job {job} ({name}): {tasks} tasks retried, {id} lost");
+                    self.history
+                        .record(now, EventKind::TaskRetried, Some(&id), Some(job), message);
+                }
             }
         }
     }
@@ -219,6 +296,14 @@ impl Master {
             }
             JobOutcome::Failed(e) => warn!(job = job_id, "{e}"),
         }
+        self.ended.extend(self.scheduler.take_ended());
+        let stages = self.ended.remove(&job_id).unwrap_or_default();
+        let error = match &outcome {
+            JobOutcome::Finished { .. } => None,
+            JobOutcome::Failed(e) => Some(e.to_string()),
+        };
+        self.history
+            .job_ended(self.clock.now_ms(), job_id, stages, error);
         if let Some((_, reply)) = self.waiters.remove(&job_id) {
             let _ = reply.send(outcome);
         }
@@ -346,6 +431,17 @@ impl Placement for ClusterPlacement<'_> {
     }
 }
 
+/// The dataset of a persisted partition's block (`rdd_<dataset>_<partition>`).
+fn rdd_dataset(block: &BlockId) -> Option<DatasetId> {
+    block
+        .0
+        .strip_prefix("rdd_")?
+        .split('_')
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn outcome_response(outcome: HeartbeatOutcome) -> MasterResponse {
     match outcome {
         HeartbeatOutcome::Ack => MasterResponse::Ack,
@@ -387,6 +483,7 @@ impl Handler<MasterMsg> for Master {
                 let job_id = self.next_job_id;
                 self.next_job_id += 1;
                 info!(job = job_id, name = %spec.name, dataset = spec.target, "job submitted");
+                self.history.job_submitted(now, job_id, &spec.name);
                 self.waiters.insert(job_id, (spec.name.clone(), reply));
                 if let Some(outcome) = self.scheduler.submit(now, job_id, spec) {
                     self.finish(outcome);
@@ -400,7 +497,24 @@ impl Handler<MasterMsg> for Master {
                 metrics,
             } => {
                 tracing::debug!(attempt_id, %worker, ?metrics, "task succeeded");
-                if let Some(outcome) = self.scheduler.task_succeeded(attempt_id, &worker, output) {
+                let attempt = self.scheduler.attempt(attempt_id);
+                let recomputed = self.scheduler.recomputed_map_outputs();
+                let outcome = self.scheduler.task_succeeded(attempt_id, &worker, output);
+                if let Some(at) = attempt {
+                    if self.scheduler.recomputed_map_outputs() > recomputed {
+                        let message = format!(
+                            "job {} stage {}: lost map output {} recomputed on {worker}",
+                            at.job_id, at.stage, at.partition
+                        );
+                        self.history.partition_recomputed(
+                            now,
+                            Some(at.job_id),
+                            Some(&worker),
+                            message,
+                        );
+                    }
+                }
+                if let Some(outcome) = outcome {
                     self.finish(outcome);
                 }
                 MasterResponse::Ack
@@ -411,12 +525,30 @@ impl Handler<MasterMsg> for Master {
                 error,
             } => {
                 warn!(attempt_id, %worker, "task attempt failed: {error}");
-                if let Some(outcome) = self.scheduler.task_failed(now, attempt_id, error) {
-                    self.finish(outcome);
+                let attempt = self.scheduler.attempt(attempt_id);
+                let cause = error.to_string();
+                match self.scheduler.task_failed(now, attempt_id, error) {
+                    Some(outcome) => self.finish(outcome),
+                    None => {
+                        if let Some(at) = attempt {
+                            let message = format!(
+                                "job {} stage {} partition {}: attempt on {worker} failed, retrying: {cause}",
+                                at.job_id, at.stage, at.partition
+                            );
+                            self.history.record(
+                                now,
+                                EventKind::TaskRetried,
+                                Some(&worker),
+                                Some(at.job_id),
+                                message,
+                            );
+                        }
+                    }
                 }
                 MasterResponse::Ack
             }
         };
+        self.ended.clear();
         self.dispatch(ctx.address());
         actix::MessageResult(response)
     }

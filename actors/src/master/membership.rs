@@ -325,8 +325,14 @@ impl Membership {
                 blocks: w.stats.blocks,
                 last_heartbeat_ms: now_ms.saturating_sub(w.last_seen_ms),
                 pid: w.reg.pid,
+                tasks_running: 0,
             })
             .collect()
+    }
+
+    /// The storage figures of a worker's last heartbeat (or registration).
+    pub fn stats_of(&self, id: &str) -> Option<BlockStats> {
+        self.workers.get(id).map(|w| w.stats)
     }
 }
 

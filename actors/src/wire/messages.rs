@@ -216,6 +216,9 @@ pub struct WorkerStatus {
     pub last_heartbeat_ms: u64,
     /// Process id.
     pub pid: u32,
+    /// Task attempts running on it now (0 from masters that predate this field).
+    #[serde(default)]
+    pub tasks_running: u64,
 }
 
 /// The whole cluster as the master sees it.
@@ -229,6 +232,150 @@ pub struct ClusterStatus {
     pub workers: Vec<WorkerStatus>,
     /// Partitions recomputed from lineage since the master started.
     pub recomputed_partitions: u64,
+    /// Running jobs (oldest first), then the most recently ended ones (newest first); the
+    /// ended ones are a bounded history.
+    #[serde(default)]
+    pub jobs: Vec<JobStatus>,
+    /// The most recent cluster events, newest first (a bounded history).
+    #[serde(default)]
+    pub events: Vec<ClusterEvent>,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Submitted and not ended yet.
+    Running,
+    /// Every partition's result was delivered.
+    Finished,
+    /// A task failed for good; the job's error says why.
+    Failed,
+    /// A state this build does not know (sent by a newer master).
+    #[serde(other)]
+    Unknown,
+}
+
+/// What a stage computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageKind {
+    /// The map side of a shuffle: writes shuffle blocks.
+    Map,
+    /// The job's action over its target's partitions.
+    Result,
+    /// A kind this build does not know (sent by a newer master).
+    #[serde(other)]
+    Unknown,
+}
+
+/// Whether a stage can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageState {
+    /// Waits for the shuffles it reads.
+    Waiting,
+    /// Its tasks can run (some may be running).
+    Running,
+    /// Every task is done.
+    Done,
+    /// A state this build does not know (sent by a newer master).
+    #[serde(other)]
+    Unknown,
+}
+
+/// Progress of one stage of a job. Field names are part of the `cinder status --json` contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageStatus {
+    /// Position in the job, upstream stages first; the result stage is last.
+    pub index: u32,
+    /// `map` or `result`.
+    pub kind: StageKind,
+    /// `waiting`, `running` or `done`.
+    pub state: StageState,
+    /// Tasks in the stage (one per partition it computes).
+    pub tasks_total: u64,
+    /// Tasks whose output is available.
+    pub tasks_done: u64,
+    /// Task attempts running now.
+    pub tasks_running: u64,
+    /// Attempts beyond each task's first (failures retried, lost outputs run again).
+    pub retries: u64,
+}
+
+/// A job in [`ClusterStatus`]. Field names are part of the `cinder status --json` contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    /// Master-assigned job id, increasing.
+    pub id: u64,
+    /// The action's name (`count`, `collect`, `aggregate`, ...), as the driver named it.
+    pub name: String,
+    /// `running`, `finished` or `failed`.
+    pub state: JobState,
+    /// Master uptime (ms) when the job was submitted.
+    pub submitted_ms: u64,
+    /// Milliseconds from submission to now (running) or to its end.
+    pub elapsed_ms: u64,
+    /// Tasks over all stages.
+    pub tasks_total: u64,
+    /// Tasks done over all stages.
+    pub tasks_done: u64,
+    /// Task attempts running now.
+    pub tasks_running: u64,
+    /// Retried attempts over all stages.
+    pub retries: u64,
+    /// Partitions and map outputs recomputed for this job after being lost.
+    pub recomputed_partitions: u64,
+    /// Its stages, upstream first.
+    pub stages: Vec<StageStatus>,
+    /// Why it failed (failed jobs only).
+    pub error: Option<String>,
+}
+
+/// What happened, in [`ClusterEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A worker id registered for the first time.
+    WorkerJoined,
+    /// A known worker id registered again (restart or reconnection): a new incarnation.
+    WorkerRejoined,
+    /// A worker was declared lost.
+    WorkerLost,
+    /// Task attempts failed and will run again.
+    TaskRetried,
+    /// A lost persisted partition or shuffle map output was computed again.
+    PartitionRecomputed,
+    /// A worker's spilled bytes grew.
+    BlocksSpilled,
+    /// A job was submitted.
+    JobSubmitted,
+    /// A job delivered its results.
+    JobFinished,
+    /// A job failed.
+    JobFailed,
+    /// A kind this build does not know (sent by a newer master).
+    #[serde(other)]
+    Unknown,
+}
+
+/// One entry of the master's event history. Field names are part of the `cinder status
+/// --json` contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterEvent {
+    /// Sequence number, increasing from 1 since the master started (gaps: events dropped from
+    /// the bounded history).
+    pub seq: u64,
+    /// Master uptime (ms) when it happened.
+    pub at_ms: u64,
+    /// What happened.
+    pub kind: EventKind,
+    /// The worker concerned, if any.
+    pub worker: Option<String>,
+    /// The job concerned, if any.
+    pub job: Option<u64>,
+    /// One line for humans.
+    pub message: String,
 }
 
 /// Requests to a worker (its own service and its block manager).
@@ -322,4 +469,88 @@ pub enum WorkerResponse {
         /// Why.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ClusterStatus` as masters encoded it before jobs, events and tasks_running existed.
+    #[derive(Serialize)]
+    struct OldWorker {
+        id: String,
+        address: String,
+        state: WorkerState,
+        incarnation: u64,
+        cores: u32,
+        memory_budget_bytes: u64,
+        memory_used_bytes: u64,
+        spilled_bytes: u64,
+        blocks: u64,
+        last_heartbeat_ms: u64,
+        pid: u32,
+    }
+
+    #[derive(Serialize)]
+    struct OldStatus {
+        master: String,
+        uptime_ms: u64,
+        workers: Vec<OldWorker>,
+        recomputed_partitions: u64,
+    }
+
+    #[test]
+    fn status_from_an_old_master_still_decodes() {
+        let old = OldStatus {
+            master: "m:1".into(),
+            uptime_ms: 5,
+            workers: vec![OldWorker {
+                id: "w".into(),
+                address: "a:1".into(),
+                state: WorkerState::Alive,
+                incarnation: 1,
+                cores: 2,
+                memory_budget_bytes: 10,
+                memory_used_bytes: 1,
+                spilled_bytes: 0,
+                blocks: 1,
+                last_heartbeat_ms: 3,
+                pid: 7,
+            }],
+            recomputed_partitions: 0,
+        };
+        let bytes = rmp_serde::to_vec_named(&old).unwrap();
+        let status: ClusterStatus = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(status.workers[0].tasks_running, 0);
+        assert!(status.jobs.is_empty() && status.events.is_empty());
+        let json = serde_json::to_string(&old).unwrap();
+        let status: ClusterStatus = serde_json::from_str(&json).unwrap();
+        assert_eq!(status.workers[0].pid, 7);
+    }
+
+    #[test]
+    fn unknown_kinds_from_a_newer_master_decode_as_unknown() {
+        let json = r#"{"seq":1,"at_ms":2,"kind":"worker_teleported","worker":null,"job":null,"message":"x"}"#;
+        let event: ClusterEvent = serde_json::from_str(json).unwrap();
+        assert_eq!(event.kind, EventKind::Unknown);
+        let known = ClusterEvent {
+            kind: EventKind::BlocksSpilled,
+            ..event.clone()
+        };
+        let json = serde_json::to_value(&known).unwrap();
+        assert_eq!(json["kind"], "blocks_spilled");
+        let mut value = rmp_serde::to_vec_named(&known).unwrap();
+        let decoded: ClusterEvent = rmp_serde::from_slice(&value).unwrap();
+        assert_eq!(decoded, known);
+        // The same event with a kind name this build does not know, over rmp.
+        let pos = value
+            .windows(b"blocks_spilled".len())
+            .position(|w| w == b"blocks_spilled")
+            .unwrap();
+        value[pos..pos + 14].copy_from_slice(b"blocks_zapped!");
+        let decoded: ClusterEvent = rmp_serde::from_slice(&value).unwrap();
+        assert_eq!(decoded.kind, EventKind::Unknown);
+        let state: JobState = serde_json::from_str("\"paused\"").unwrap();
+        assert_eq!(state, JobState::Unknown);
+    }
 }
