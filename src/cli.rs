@@ -33,6 +33,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Run an embedded cluster (master + N workers) in the foreground until Ctrl-C.
     Local(LocalArgs),
+    /// Train a model (on the embedded cluster unless --master is given).
+    Train(crate::cli_ml::TrainArgs),
+    /// Predict with a saved model.
+    Predict(crate::cli_ml::PredictArgs),
 }
 
 /// `cinder init DIR`.

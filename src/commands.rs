@@ -27,6 +27,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(args) => Ok(cinder::daemon::run_worker(&args)?),
         Command::Status(args) => status(&args),
         Command::Local(args) => local(&args, &cli.log_level),
+        Command::Train(args) => crate::train::train(&args),
+        Command::Predict(args) => crate::train::predict(&args),
     }
 }
 

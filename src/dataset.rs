@@ -184,6 +184,17 @@ impl Dataset {
         Ok(self.derive(function, op))
     }
 
+    /// Like [`Dataset::with_column`] with arguments already encoded (MessagePack bytes).
+    pub fn with_column_raw(&self, name: &str, function: &str, args: Vec<u8>) -> Dataset {
+        let op = Op::WithColumn {
+            parent: self.id,
+            name: name.to_string(),
+            function: function.to_string(),
+            args,
+        };
+        self.derive(function, op)
+    }
+
     fn shuffle(&self, keys: &[&str], partitions: u32) -> Result<Dataset> {
         if partitions == 0 {
             return Err(Error::Input("a shuffle needs at least 1 partition".into()));

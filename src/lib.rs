@@ -7,12 +7,14 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod cli_ml;
 pub mod context;
 pub mod daemon;
 pub mod dataset;
 pub mod error;
 pub mod local;
 pub mod logging;
+pub mod ml;
 pub mod size;
 pub mod sources;
 pub mod status;

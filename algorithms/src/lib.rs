@@ -1,2 +1,23 @@
-//! The Cinder ML library: each algorithm a driver-side loop plus worker-side kernels over
-//! cached partitions. Algorithms arrive with the datasets layer (see ARCHITECTURE.md).
+//! The Cinder ML library. Each algorithm is a driver-side loop (optimizer, center updates)
+//! over worker-side kernels: registered [`cinder_actors::data::aggregate::Aggregator`]s that
+//! fold cached partitions into partial sums combined in partition order. Objectives, defaults
+//! and parameter names follow Spark MLlib's `spark.ml`, so results agree with Spark's.
+//!
+//! Algorithms reach data through the [`frame::Frame`] trait: the `cinder` crate implements it
+//! for distributed datasets, and [`frame::LocalFrame`] runs the same kernels in process.
+
+#![warn(missing_docs)]
+
+pub mod classification;
+pub mod clustering;
+pub mod error;
+pub mod evaluation;
+pub mod features;
+pub mod frame;
+pub mod optim;
+pub mod persistence;
+pub mod regression;
+
+pub use error::MlError;
+pub use features::{FeatureCols, FeatureSpec};
+pub use frame::{Frame, LocalFrame};

@@ -1,0 +1,6 @@
+//! Classification: logistic regression (binomial and multinomial).
+
+pub mod logistic;
+pub mod logistic_kernel;
+
+pub use logistic::{Family, LogisticRegression, LogisticRegressionModel};

@@ -1,0 +1,240 @@
+//! Worker-side kernels of logistic regression: the loss and gradient of one partition in the
+//! standardized space (the `ml.logistic.loss` aggregator), and predictions as columns.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, RecordBatch};
+use cinder_actors::data::aggregate::Aggregator;
+use serde::{Deserialize, Serialize};
+
+use crate::features::{FeatureSpec, Rows};
+
+/// Everything a partition needs to compute its loss and gradient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogisticArgs {
+    /// Columns.
+    pub spec: FeatureSpec,
+    /// `1 / std` per feature (0 for constant features): features are standardized on the fly.
+    pub inv_std: Vec<f64>,
+    /// Coefficient sets (`sets * num_features`, set-major), then one intercept per set when
+    /// `fit_intercept`.
+    pub params: Vec<f64>,
+    /// 1 for binomial, the number of classes for multinomial.
+    pub sets: usize,
+    /// Whether `params` ends with intercepts.
+    pub fit_intercept: bool,
+}
+
+/// Weighted loss and gradient sums of some partitions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossGradient {
+    /// Σ w · loss.
+    pub loss: f64,
+    /// Σ w · ∇loss (same layout as the parameters).
+    pub gradient: Vec<f64>,
+    /// Σ w.
+    pub weight_sum: f64,
+}
+
+/// `log(1 + exp(z))` without overflow.
+pub fn log1p_exp(z: f64) -> f64 {
+    if z > 0.0 {
+        z + (-z).exp().ln_1p()
+    } else {
+        z.exp().ln_1p()
+    }
+}
+
+/// The `ml.logistic.loss` aggregator.
+pub struct LogisticLoss;
+
+impl Aggregator for LogisticLoss {
+    const NAME: &'static str = "ml.logistic.loss";
+    type Args = LogisticArgs;
+    type Acc = LossGradient;
+
+    fn zero(args: &LogisticArgs) -> LossGradient {
+        LossGradient {
+            gradient: vec![0.0; args.params.len()],
+            ..LossGradient::default()
+        }
+    }
+
+    fn seq(
+        mut acc: LossGradient,
+        batch: &RecordBatch,
+        a: &LogisticArgs,
+    ) -> Result<LossGradient, String> {
+        let rows = Rows::new(batch, &a.spec)?;
+        let d = a.inv_std.len();
+        if rows.num_features() > d {
+            return Err(format!(
+                "{} features, the model has {d}",
+                rows.num_features()
+            ));
+        }
+        let intercepts = a.sets * d;
+        let mut margins = vec![0.0; a.sets];
+        for i in 0..rows.len() {
+            let (w, y) = (rows.weight(i), rows.label(i));
+            if w == 0.0 {
+                continue;
+            }
+            for (k, m) in margins.iter_mut().enumerate() {
+                *m = if a.fit_intercept {
+                    a.params[intercepts + k]
+                } else {
+                    0.0
+                };
+            }
+            rows.for_each(i, |j, v| {
+                let x = v * a.inv_std[j];
+                if x != 0.0 {
+                    for (k, m) in margins.iter_mut().enumerate() {
+                        *m += a.params[k * d + j] * x;
+                    }
+                }
+            });
+            let grad = &mut acc.gradient;
+            if a.sets == 1 {
+                let z = margins[0];
+                acc.loss += w * (log1p_exp(z) - y * z);
+                let multiplier = w * (1.0 / (1.0 + (-z).exp()) - y);
+                rows.for_each(i, |j, v| grad[j] += multiplier * v * a.inv_std[j]);
+                if a.fit_intercept {
+                    grad[intercepts] += multiplier;
+                }
+            } else {
+                let max = margins.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = margins.iter().map(|m| (m - max).exp()).sum();
+                let lse = max + sum.ln();
+                let label = y as usize;
+                if label >= a.sets || y.fract() != 0.0 {
+                    return Err(format!("label {y} is not a class in 0..{}", a.sets));
+                }
+                acc.loss += w * (lse - margins[label]);
+                for k in 0..a.sets {
+                    let p = (margins[k] - lse).exp();
+                    let multiplier = w * (p - if k == label { 1.0 } else { 0.0 });
+                    rows.for_each(i, |j, v| grad[k * d + j] += multiplier * v * a.inv_std[j]);
+                    if a.fit_intercept {
+                        grad[intercepts + k] += multiplier;
+                    }
+                }
+            }
+            acc.weight_sum += w;
+        }
+        Ok(acc)
+    }
+
+    fn comb(a: LossGradient, b: LossGradient, _: &LogisticArgs) -> LossGradient {
+        a.merge(b)
+    }
+}
+
+impl LossGradient {
+    /// The sum of two partials.
+    pub fn merge(mut self, b: LossGradient) -> LossGradient {
+        if self.gradient.len() < b.gradient.len() {
+            self.gradient.resize(b.gradient.len(), 0.0);
+        }
+        for (x, y) in self.gradient.iter_mut().zip(&b.gradient) {
+            *x += y;
+        }
+        self.loss += b.loss;
+        self.weight_sum += b.weight_sum;
+        self
+    }
+}
+cinder_actors::register_aggregator!(LogisticLoss);
+
+/// A fitted model as the prediction kernels need it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogisticPredictArgs {
+    /// Columns (only the features are read).
+    pub spec: FeatureSpec,
+    /// One row per coefficient set, in the original feature space.
+    pub coefficients: Vec<Vec<f64>>,
+    /// One intercept per set.
+    pub intercepts: Vec<f64>,
+    /// Binomial decision threshold on P(label = 1).
+    pub threshold: f64,
+}
+
+impl LogisticPredictArgs {
+    fn margins(&self, rows: &Rows<'_>, i: usize) -> Vec<f64> {
+        self.coefficients
+            .iter()
+            .zip(&self.intercepts)
+            .map(|(coef, b)| {
+                let mut m = *b;
+                rows.for_each(i, |j, v| {
+                    if let Some(c) = coef.get(j) {
+                        m += c * v;
+                    }
+                });
+                m
+            })
+            .collect()
+    }
+
+    /// P(label = 1) for binomial models; the top class probability otherwise.
+    pub fn probability(&self, margins: &[f64]) -> f64 {
+        if margins.len() == 1 {
+            1.0 / (1.0 + (-margins[0]).exp())
+        } else {
+            let max = margins.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = margins.iter().map(|m| (m - max).exp()).sum();
+            1.0 / sum
+        }
+    }
+
+    /// The predicted class.
+    pub fn class(&self, margins: &[f64]) -> f64 {
+        if margins.len() == 1 {
+            if self.probability(margins) > self.threshold {
+                1.0
+            } else {
+                0.0
+            }
+        } else {
+            let mut best = 0;
+            for (k, m) in margins.iter().enumerate() {
+                if *m > margins[best] {
+                    best = k;
+                }
+            }
+            best as f64
+        }
+    }
+}
+
+fn per_row(
+    batch: &RecordBatch,
+    args: &[u8],
+    f: fn(&LogisticPredictArgs, &[f64]) -> f64,
+) -> Result<ArrayRef, String> {
+    let model: LogisticPredictArgs = rmp_serde::from_slice(args).map_err(|e| e.to_string())?;
+    let spec = FeatureSpec {
+        label: model.spec.label.clone(),
+        weight: None,
+        features: model.spec.features.clone(),
+    };
+    let rows = Rows::new_features_only(batch, &spec)?;
+    let values: Vec<f64> = (0..rows.len())
+        .map(|i| f(&model, &model.margins(&rows, i)))
+        .collect();
+    Ok(Arc::new(Float64Array::from(values)))
+}
+
+/// `ml.logistic.prediction`: the predicted class as Float64.
+pub fn prediction_column(batch: &RecordBatch, args: &[u8]) -> Result<ArrayRef, String> {
+    per_row(batch, args, LogisticPredictArgs::class)
+}
+cinder_actors::register_column!("ml.logistic.prediction", prediction_column);
+
+/// `ml.logistic.probability`: P(label = 1) (binomial) or the top class probability.
+pub fn probability_column(batch: &RecordBatch, args: &[u8]) -> Result<ArrayRef, String> {
+    per_row(batch, args, LogisticPredictArgs::probability)
+}
+cinder_actors::register_column!("ml.logistic.probability", probability_column);

@@ -1,0 +1,57 @@
+//! [`Frame`]: what algorithms need from a dataset, and [`LocalFrame`], an in-process
+//! implementation over record batches (the same kernels, no cluster).
+
+use arrow_array::{ArrayRef, RecordBatch};
+use cinder_actors::data::aggregate::{aggregate_function, Aggregator};
+use cinder_actors::data::functions::column_function;
+
+use crate::MlError;
+
+/// A partitioned dataset algorithms can fold and extend.
+pub trait Frame: Sized {
+    /// Folds every partition with aggregator `A` and combines the partials in partition order
+    /// (in a tree of the given depth).
+    fn tree_aggregate<A: Aggregator>(&self, args: &A::Args, depth: u32) -> Result<A::Acc, MlError>;
+
+    /// The dataset with a column added by a registered column function.
+    fn with_column(&self, name: &str, function: &str, args: Vec<u8>) -> Result<Self, MlError>;
+}
+
+/// Record batches in process, one per partition.
+#[derive(Debug, Clone)]
+pub struct LocalFrame {
+    /// The partitions.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Frame for LocalFrame {
+    fn tree_aggregate<A: Aggregator>(
+        &self,
+        args: &A::Args,
+        _depth: u32,
+    ) -> Result<A::Acc, MlError> {
+        let bytes = rmp_serde::to_vec_named(args).map_err(|e| MlError::Data(e.to_string()))?;
+        let agg = aggregate_function(A::NAME).map_err(|e| MlError::Data(e.to_string()))?;
+        let partials = self
+            .batches
+            .iter()
+            .map(|b| (agg.partial)(b, &bytes))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(MlError::Data)?;
+        let combined = (agg.combine)(&partials, &bytes).map_err(MlError::Data)?;
+        rmp_serde::from_slice(&combined).map_err(|e| MlError::Data(e.to_string()))
+    }
+
+    fn with_column(&self, name: &str, function: &str, args: Vec<u8>) -> Result<Self, MlError> {
+        let func = column_function(function).map_err(|e| MlError::Data(e.to_string()))?;
+        let batches = self
+            .batches
+            .iter()
+            .map(|b| {
+                let column: ArrayRef = func(b, &args).map_err(MlError::Data)?;
+                cinder_actors::data::exec::with_column(b, name, column).map_err(MlError::Data)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { batches })
+    }
+}

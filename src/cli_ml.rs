@@ -1,0 +1,170 @@
+//! Command-line arguments of `cinder train` and `cinder predict`: Spark's parameter names in
+//! kebab-case.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// Algorithms `cinder train` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Algorithm {
+    /// Logistic regression (binomial or multinomial).
+    LogisticRegression,
+    /// Linear regression.
+    LinearRegression,
+    /// K-means clustering.
+    Kmeans,
+    /// Alternating least squares (collaborative filtering).
+    Als,
+}
+
+/// Input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    /// `label index:value ...`.
+    Libsvm,
+    /// CSV with a header.
+    Csv,
+    /// Parquet file or directory.
+    Parquet,
+    /// `user::item::rating::time` (Spark's MovieLens sample).
+    Movielens,
+}
+
+/// Where to run.
+#[derive(Debug, Clone, Args)]
+pub struct Placement {
+    /// Worker processes of the embedded cluster (when no --master is given).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub workers: usize,
+    /// Credentials of a started cluster (with --master).
+    #[arg(long, env = "CINDER_CLUSTER", value_name = "DIR", requires = "master")]
+    pub cluster: Option<PathBuf>,
+    /// Master of a started cluster.
+    #[arg(long, env = "CINDER_MASTER", value_name = "ADDR", requires = "cluster")]
+    pub master: Option<String>,
+}
+
+/// Where the data is and how to read it.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Input file (or Parquet directory), readable by every worker.
+    #[arg(long, value_name = "PATH")]
+    pub data: PathBuf,
+    /// Input format [default: from the extension; libsvm otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<DataFormat>,
+    /// Partitions to split the input into.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub partitions: u32,
+    /// CSV/Parquet label column [default: the first column].
+    #[arg(long, value_name = "NAME")]
+    pub label_col: Option<String>,
+    /// CSV/Parquet feature columns, comma separated [default: all columns but the label].
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    pub features_cols: Option<Vec<String>>,
+    /// Instance weight column (Spark's weightCol).
+    #[arg(long, value_name = "NAME")]
+    pub weight_col: Option<String>,
+    /// ALS user column.
+    #[arg(long, default_value = "user", value_name = "NAME")]
+    pub user_col: String,
+    /// ALS item column.
+    #[arg(long, default_value = "item", value_name = "NAME")]
+    pub item_col: String,
+    /// ALS rating column.
+    #[arg(long, default_value = "rating", value_name = "NAME")]
+    pub rating_col: String,
+}
+
+/// `cinder train ALGO ...`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// The algorithm.
+    #[arg(value_enum)]
+    pub algorithm: Algorithm,
+    #[command(flatten)]
+    /// Input.
+    pub input: DataArgs,
+    #[command(flatten)]
+    /// Cluster.
+    pub placement: Placement,
+    /// Save the model to this directory (must not exist).
+    #[arg(long, value_name = "MODEL_DIR")]
+    pub out: Option<PathBuf>,
+    /// Print exactly one JSON object on stdout (progress goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// maxIter [default: 100; k-means 20; ALS 10].
+    #[arg(long)]
+    pub max_iter: Option<usize>,
+    /// regParam [default: 0; ALS 0.1].
+    #[arg(long)]
+    pub reg_param: Option<f64>,
+    /// elasticNetParam (0 = L2, 1 = L1).
+    #[arg(long, default_value_t = 0.0)]
+    pub elastic_net_param: f64,
+    /// tol [default: 1e-6; k-means 1e-4].
+    #[arg(long)]
+    pub tol: Option<f64>,
+    /// fitIntercept.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub fit_intercept: bool,
+    /// standardization.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub standardization: bool,
+    /// threshold (binomial logistic regression).
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f64,
+    /// family: auto, binomial or multinomial.
+    #[arg(long, default_value = "auto")]
+    pub family: String,
+    /// solver (linear regression): auto, l-bfgs or normal.
+    #[arg(long, default_value = "auto")]
+    pub solver: String,
+    /// k (k-means).
+    #[arg(long, default_value_t = 2)]
+    pub k: usize,
+    /// initMode (k-means): k-means|| or random.
+    #[arg(long, default_value = "k-means||")]
+    pub init_mode: String,
+    /// initSteps (k-means).
+    #[arg(long, default_value_t = 2)]
+    pub init_steps: usize,
+    /// distanceMeasure (k-means): euclidean or cosine.
+    #[arg(long, default_value = "euclidean")]
+    pub distance_measure: String,
+    /// seed.
+    #[arg(long, default_value_t = 0x5eed)]
+    pub seed: u64,
+    /// rank (ALS).
+    #[arg(long, default_value_t = 10)]
+    pub rank: usize,
+    /// implicitPrefs (ALS).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub implicit_prefs: bool,
+    /// alpha (ALS, implicit).
+    #[arg(long, default_value_t = 1.0)]
+    pub alpha: f64,
+    /// nonnegative (ALS).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub nonnegative: bool,
+}
+
+/// `cinder predict --model DIR --data PATH [--out PATH]`.
+#[derive(Debug, Clone, Args)]
+pub struct PredictArgs {
+    /// A model directory written by `cinder train --out`.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    /// Input.
+    pub input: DataArgs,
+    #[command(flatten)]
+    /// Cluster.
+    pub placement: Placement,
+    /// Write predictions here (a directory; Parquet, or CSV when the name ends in .csv);
+    /// without it, print `row,prediction` lines.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}

@@ -1,0 +1,344 @@
+//! `cinder train` and `cinder predict`: the ML library from the command line, with progress
+//! on a terminal and exactly one JSON object on stdout with `--json`.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use cinder::cli_ml::{Algorithm, DataArgs, DataFormat, Placement, PredictArgs, TrainArgs};
+use cinder::{Context, CsvOptions, Dataset, FileFormat, LibSvmOptions};
+use cinder_algorithms::classification::{Family, LogisticRegression, LogisticRegressionModel};
+use cinder_algorithms::clustering::{DistanceMeasure, InitMode, KMeans, KMeansModel};
+use cinder_algorithms::persistence::load_any;
+use cinder_algorithms::regression::{LinearRegression, LinearRegressionModel, Solver};
+use cinder_algorithms::{FeatureCols, FeatureSpec};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+fn connect(placement: &Placement) -> anyhow::Result<Context> {
+    match (&placement.cluster, &placement.master) {
+        (Some(dir), Some(master)) => {
+            Context::connect(master, dir).with_context(|| format!("connecting to {master}"))
+        }
+        _ => Context::local(placement.workers).context("starting the embedded cluster"),
+    }
+}
+
+fn format_of(input: &DataArgs) -> DataFormat {
+    input
+        .format
+        .unwrap_or_else(|| match input.data.extension().and_then(|e| e.to_str()) {
+            Some("csv") => DataFormat::Csv,
+            Some("parquet") => DataFormat::Parquet,
+            _ if input.data.is_dir() => DataFormat::Parquet,
+            _ => DataFormat::Libsvm,
+        })
+}
+
+/// Column names of a CSV or Parquet input, in order.
+fn column_names(cx: &Context, input: &DataArgs, format: DataFormat) -> anyhow::Result<Vec<String>> {
+    Ok(match format {
+        DataFormat::Csv => cinder::runtime::data::csv::infer_layout(&input.data, true, b',', 1000)
+            .map_err(anyhow::Error::msg)?
+            .columns
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect(),
+        _ => {
+            let ds = cx.read_parquet(&input.data)?;
+            let first = ds.take(1)?;
+            first
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect()
+        }
+    })
+}
+
+/// Loads the input and says where label, weight and features are.
+fn load(cx: &Context, input: &DataArgs) -> anyhow::Result<(Dataset, FeatureSpec)> {
+    let format = format_of(input);
+    let partitions = input.partitions.max(1);
+    let (ds, label, features) = match format {
+        DataFormat::Libsvm => {
+            let options = LibSvmOptions {
+                num_features: None,
+                partitions,
+            };
+            (
+                cx.read_libsvm(&input.data, options)?,
+                "label".to_string(),
+                FeatureCols::Vector("features".into()),
+            )
+        }
+        DataFormat::Csv | DataFormat::Parquet => {
+            let names = column_names(cx, input, format)?;
+            let label = input
+                .label_col
+                .clone()
+                .unwrap_or_else(|| names.first().cloned().unwrap_or_default());
+            if !names.contains(&label) {
+                bail!(
+                    "{}: no label column {label:?} (columns: {names:?})",
+                    input.data.display()
+                );
+            }
+            let features = match &input.features_cols {
+                Some(cols) => cols.clone(),
+                None => names
+                    .iter()
+                    .filter(|n| **n != label && Some(*n) != input.weight_col.as_ref())
+                    .cloned()
+                    .collect(),
+            };
+            let ds = if format == DataFormat::Csv {
+                cx.read_csv(
+                    &input.data,
+                    CsvOptions {
+                        partitions,
+                        ..CsvOptions::default()
+                    },
+                )?
+            } else {
+                cx.read_parquet(&input.data)?
+            };
+            (ds, label, FeatureCols::Columns(features))
+        }
+        DataFormat::Movielens => bail!("--format movielens is for als"),
+    };
+    let spec = FeatureSpec {
+        label,
+        weight: input.weight_col.clone(),
+        features,
+    };
+    Ok((ds.cache(), spec))
+}
+
+fn progress_bar(quiet: bool) -> ProgressBar {
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    };
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("template"));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// `cinder train ALGO ...`.
+pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    if args.algorithm == Algorithm::Als {
+        bail!("als is not available in this build yet; logistic-regression, linear-regression and kmeans are");
+    }
+    let cx = connect(&args.placement)?;
+    let (data, spec) = load(&cx, &args.input)?;
+    let bar = progress_bar(false);
+    bar.set_message("computing statistics");
+    let mut on_iter =
+        |i: usize, value: f64| bar.set_message(format!("iteration {i}: objective {value:.6}"));
+    let (json, human) = match args.algorithm {
+        Algorithm::LogisticRegression => {
+            let estimator = LogisticRegression {
+                max_iter: args.max_iter.unwrap_or(100),
+                reg_param: args.reg_param.unwrap_or(0.0),
+                elastic_net_param: args.elastic_net_param,
+                tol: args.tol.unwrap_or(1e-6),
+                fit_intercept: args.fit_intercept,
+                standardization: args.standardization,
+                threshold: args.threshold,
+                family: match args.family.as_str() {
+                    "auto" => Family::Auto,
+                    "binomial" => Family::Binomial,
+                    "multinomial" => Family::Multinomial,
+                    other => bail!("--family {other:?}: expected auto, binomial or multinomial"),
+                },
+                columns: spec,
+                ..LogisticRegression::default()
+            };
+            let model = estimator.fit_with_progress(&data, &mut on_iter)?;
+            if let Some(out) = &args.out {
+                model.save(out)?;
+            }
+            logistic_output(&model)
+        }
+        Algorithm::LinearRegression => {
+            let estimator = LinearRegression {
+                max_iter: args.max_iter.unwrap_or(100),
+                reg_param: args.reg_param.unwrap_or(0.0),
+                elastic_net_param: args.elastic_net_param,
+                tol: args.tol.unwrap_or(1e-6),
+                fit_intercept: args.fit_intercept,
+                standardization: args.standardization,
+                solver: match args.solver.as_str() {
+                    "auto" => Solver::Auto,
+                    "l-bfgs" => Solver::LBfgs,
+                    "normal" => Solver::Normal,
+                    other => bail!("--solver {other:?}: expected auto, l-bfgs or normal"),
+                },
+                columns: spec,
+                ..LinearRegression::default()
+            };
+            let model = estimator.fit_with_progress(&data, &mut on_iter)?;
+            if let Some(out) = &args.out {
+                model.save(out)?;
+            }
+            let json = json!({
+                "coefficients": model.coefficients, "intercept": model.intercept,
+                "rmse": model.rmse, "r2": model.r2,
+                "objective_history": model.summary.objective_history,
+                "iterations": model.summary.iterations,
+            });
+            let human = format!(
+                "linear regression: {} coefficients, intercept {:.6}, rmse {:.6}, r2 {:.6}, {} iterations",
+                model.coefficients.len(), model.intercept, model.rmse, model.r2, model.summary.iterations
+            );
+            (json, human)
+        }
+        Algorithm::Kmeans => {
+            let estimator = KMeans {
+                k: args.k,
+                max_iter: args.max_iter.unwrap_or(20),
+                tol: args.tol.unwrap_or(1e-4),
+                seed: args.seed,
+                init_mode: match args.init_mode.as_str() {
+                    "k-means||" => InitMode::KMeansParallel,
+                    "random" => InitMode::Random,
+                    other => bail!("--init-mode {other:?}: expected k-means|| or random"),
+                },
+                init_steps: args.init_steps,
+                distance_measure: match args.distance_measure.as_str() {
+                    "euclidean" => DistanceMeasure::Euclidean,
+                    "cosine" => DistanceMeasure::Cosine,
+                    other => bail!("--distance-measure {other:?}: expected euclidean or cosine"),
+                },
+                columns: spec,
+            };
+            let model = estimator.fit_with_progress(&data, &mut on_iter)?;
+            if let Some(out) = &args.out {
+                model.save(out)?;
+            }
+            let json = json!({"centers": model.centers, "cost": model.cost, "iterations": model.iterations});
+            let human = format!(
+                "k-means: {} centers, cost {:.6}, {} iterations",
+                model.centers.len(),
+                model.cost,
+                model.iterations
+            );
+            (json, human)
+        }
+        Algorithm::Als => unreachable!("handled above"),
+    };
+    bar.finish_and_clear();
+    if args.json {
+        println!("{json}");
+    } else {
+        println!("{human}");
+        if let Some(out) = &args.out {
+            println!("model saved to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn logistic_output(model: &LogisticRegressionModel) -> (serde_json::Value, String) {
+    let history = &model.summary.objective_history;
+    let json = if model.multinomial {
+        json!({
+            "coefficient_matrix": model.coefficient_matrix, "intercepts": model.intercepts,
+            "objective_history": history, "iterations": model.summary.iterations,
+        })
+    } else {
+        json!({
+            "coefficients": model.coefficients(), "intercept": model.intercept(),
+            "objective_history": history, "iterations": model.summary.iterations,
+        })
+    };
+    let human =
+        format!(
+        "logistic regression ({}): {} classes, {} features, {} iterations, final objective {:.6}",
+        if model.multinomial { "multinomial" } else { "binomial" },
+        model.num_classes,
+        model.coefficient_matrix[0].len(),
+        model.summary.iterations,
+        history.last().copied().unwrap_or(f64::NAN)
+    );
+    (json, human)
+}
+
+/// `cinder predict --model DIR --data PATH [--out PATH]`.
+pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
+    let (metadata, _) = load_any(&args.model)?;
+    let cx = connect(&args.placement)?;
+    let (data, _) = load(&cx, &args.input)?;
+    let (predicted, label) = match metadata.algorithm.as_str() {
+        "logistic-regression" => {
+            let model = LogisticRegressionModel::load(&args.model)?;
+            let label = model.params.columns.label.clone();
+            (model.transform(&data)?, label)
+        }
+        "linear-regression" => {
+            let model = LinearRegressionModel::load(&args.model)?;
+            let label = model.params.columns.label.clone();
+            (model.transform(&data)?, label)
+        }
+        "kmeans" => (
+            KMeansModel::load(&args.model)?.transform(&data)?,
+            String::new(),
+        ),
+        other => bail!("{}: unknown algorithm {other:?}", args.model.display()),
+    };
+    let names: Vec<String> = predicted
+        .take(0)?
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let mut keep: Vec<&str> = Vec::new();
+    if names.contains(&label) {
+        keep.push(&label);
+    }
+    if names.iter().any(|n| n == "probability") {
+        keep.push("probability");
+    }
+    keep.push("prediction");
+    let out_ds = predicted.select(&keep);
+    match &args.out {
+        Some(out) => {
+            let format = if out.extension().is_some_and(|e| e == "csv") {
+                FileFormat::Csv
+            } else {
+                FileFormat::Parquet
+            };
+            out_ds.write(out, format)?;
+            println!("predictions written to {}", out.display());
+        }
+        None => print_predictions(&out_ds)?,
+    }
+    Ok(())
+}
+
+fn print_predictions(ds: &Dataset) -> anyhow::Result<()> {
+    use arrow_array::{Array, Float64Array};
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let mut row = 0usize;
+    for batch in ds.collect()? {
+        let column = batch
+            .column_by_name("prediction")
+            .context("no prediction column")?;
+        let values = column
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .context("prediction is not Float64")?;
+        for i in 0..values.len() {
+            if writeln!(out, "{row},{}", values.value(i)).is_err() {
+                return Ok(());
+            }
+            row += 1;
+        }
+    }
+    Ok(())
+}
