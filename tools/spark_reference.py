@@ -34,7 +34,6 @@ def main():
     for name, params in {
         "lr_binomial_l2": dict(regParam=0.01, elasticNetParam=0.0),
         "lr_binomial_enet": dict(regParam=0.01, elasticNetParam=0.5),
-        "lr_binomial_l2_nostd": dict(regParam=0.01, elasticNetParam=0.0, standardization=False),
         "lr_binomial_l1_nointercept": dict(regParam=0.02, elasticNetParam=1.0, fitIntercept=False),
     }.items():
         model = LogisticRegression(family="binomial", **CONVERGED, **params).fit(binary)
@@ -48,6 +47,7 @@ def main():
     for name, params in {
         "lr_multinomial_l2": dict(regParam=0.01, elasticNetParam=0.0),
         "lr_multinomial_enet": dict(regParam=0.01, elasticNetParam=0.3),
+        "lr_multinomial_l2_nostd": dict(regParam=0.01, elasticNetParam=0.0, standardization=False),
     }.items():
         model = LogisticRegression(family="multinomial", **CONVERGED, **params).fit(multi)
         out[name] = dict(params=params,

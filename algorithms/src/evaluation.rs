@@ -103,6 +103,9 @@ pub struct RegressionEvaluator {
     pub prediction: String,
     /// Optional weight column.
     pub weight: Option<String>,
+    /// `throughOrigin`: r2 against an uncentered total (models without intercept).
+    #[serde(default)]
+    pub through_origin: bool,
 }
 
 impl RegressionEvaluator {
@@ -118,7 +121,11 @@ impl RegressionEvaluator {
             return Err(MlError::Input("no rows to evaluate".into()));
         }
         let mse = s.sse / s.w;
-        let ss_tot = s.sum_y2 - s.sum_y * s.sum_y / s.w;
+        let ss_tot = if self.through_origin {
+            s.sum_y2
+        } else {
+            s.sum_y2 - s.sum_y * s.sum_y / s.w
+        };
         Ok(RegressionMetrics {
             rmse: mse.sqrt(),
             mse,

@@ -204,13 +204,16 @@ pub fn minimize(
                 memory.pop_front();
             }
         }
-        let improvement =
-            (value - next_value).abs() / next_value.abs().max(value.abs()).max(1e-300);
         x = next;
         g = next_g;
         value = next_value;
         history_values.push(value);
         on_iteration(iterations, value);
+        // Like Breeze: converged when the objective improved by less than `tol` (relative)
+        // over the last (up to) 10 iterations.
+        let window = history_values.len().min(11);
+        let old = history_values[history_values.len() - window];
+        let improvement = (old - value).abs() / value.abs().max(old.abs()).max(1e-300);
         if improvement < config.tol {
             converged = true;
             break;

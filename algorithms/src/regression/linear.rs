@@ -105,6 +105,7 @@ impl LinearRegressionModel {
             label: self.params.columns.label.clone(),
             prediction: "prediction".into(),
             weight: self.params.columns.weight.clone(),
+            through_origin: !self.params.fit_intercept,
         }
         .metrics(&predicted)
     }
@@ -244,56 +245,8 @@ impl LinearRegression {
             Solver::LBfgs => false,
             Solver::Auto => d <= 4096,
         };
-        let (beta, history) = if use_normal {
-            let gram = data
-                .tree_aggregate::<GramMatrix>(&(self.columns.clone(), d), self.aggregation_depth)?;
-            let w = gram.weight_sum;
-            let a = DMatrix::from_fn(d, d, |j, k| {
-                let cov = gram.xx[j * d + k] / w - c * mean[j] * mean[k];
-                cov * inv_std[j] * inv_std[k]
-            });
-            let b = DVector::from_fn(d, |j, _| {
-                (gram.xy[j] / w - c * mean[j] * y_mean) * inv_std[j] / y_std
-            });
-            if config.l1.is_empty() {
-                let mut system = a.clone();
-                for j in 0..d {
-                    system[(j, j)] += l2[j];
-                    if inv_std[j] == 0.0 {
-                        system[(j, j)] = 1.0;
-                    }
-                }
-                let solution = system
-                    .clone()
-                    .cholesky()
-                    .map(|ch| ch.solve(&b))
-                    .or_else(|| system.lu().solve(&b))
-                    .ok_or_else(|| {
-                        MlError::Optimizer("the normal equations are singular".into())
-                    })?;
-                let beta: Vec<f64> = solution
-                    .iter()
-                    .zip(&inv_std)
-                    .map(|(v, s)| if *s > 0.0 { *v } else { 0.0 })
-                    .collect();
-                (
-                    beta,
-                    TrainingSummary {
-                        objective_history: vec![0.0],
-                        iterations: 1,
-                    },
-                )
-            } else {
-                let mut quadratic = Quadratic { a, b, l2 };
-                let result = minimize(&mut quadratic, vec![0.0; d], &config, progress)?;
-                (
-                    result.x,
-                    TrainingSummary {
-                        objective_history: result.objective_history,
-                        iterations: result.iterations,
-                    },
-                )
-            }
+        let (coefficients, history) = if use_normal {
+            self.normal(data, &summary, &config, progress)?
         } else {
             let scaled_mean: Vec<f64> = (0..d).map(|j| c * mean[j] * inv_std[j]).collect();
             let mut cost = LeastSquaresCost {
@@ -311,15 +264,13 @@ impl LinearRegression {
                 depth: self.aggregation_depth,
             };
             let result = minimize(&mut cost, vec![0.0; d], &config, progress)?;
-            (
-                result.x,
-                TrainingSummary {
-                    objective_history: result.objective_history,
-                    iterations: result.iterations,
-                },
-            )
+            let coefficients = (0..d).map(|j| result.x[j] * y_std * inv_std[j]).collect();
+            let history = TrainingSummary {
+                objective_history: result.objective_history,
+                iterations: result.iterations,
+            };
+            (coefficients, history)
         };
-        let coefficients: Vec<f64> = (0..d).map(|j| beta[j] * y_std * inv_std[j]).collect();
         let intercept = if self.fit_intercept {
             y_mean
                 - coefficients
@@ -331,6 +282,91 @@ impl LinearRegression {
             0.0
         };
         self.finish(data, coefficients, intercept, history)
+    }
+
+    /// The `normal` solver: one pass of sufficient statistics, then the same standardized
+    /// objective solved on the driver (Cholesky for L2, OWL-QN with an L1 part). Like
+    /// Spark's `WeightedLeastSquares`, it scales by population standard deviations.
+    fn normal<F: Frame>(
+        &self,
+        data: &F,
+        summary: &Summary,
+        config: &OptimConfig,
+        progress: &mut dyn FnMut(usize, f64),
+    ) -> Result<(Vec<f64>, TrainingSummary), MlError> {
+        let d = summary.num_features();
+        let c = if self.fit_intercept { 1.0 } else { 0.0 };
+        let gram =
+            data.tree_aggregate::<GramMatrix>(&(self.columns.clone(), d), self.aggregation_depth)?;
+        let w = gram.weight_sum;
+        let mean = summary.mean();
+        let y_mean = summary.label_mean();
+        let pop = |sum: f64, sum_sq: f64| (sum_sq / w - (sum / w).powi(2)).max(0.0).sqrt();
+        let std: Vec<f64> = (0..d)
+            .map(|j| pop(summary.sum[j], summary.sum_sq[j]))
+            .collect();
+        let inv_std: Vec<f64> = std
+            .iter()
+            .map(|s| if *s > 0.0 { 1.0 / s } else { 0.0 })
+            .collect();
+        let y_pop = pop(summary.label_sum, summary.label_sq_sum);
+        let y_std = if y_pop > 0.0 { y_pop } else { y_mean.abs() };
+        let effective = self.reg_param / y_std;
+        let (l1w, l2w) = (
+            self.elastic_net_param * effective,
+            (1.0 - self.elastic_net_param) * effective,
+        );
+        let penalty = |j: usize, weight: f64, power: i32| {
+            if self.standardization {
+                weight
+            } else if std[j] > 0.0 {
+                weight / std[j].powi(power)
+            } else {
+                0.0
+            }
+        };
+        let l2: Vec<f64> = (0..d).map(|j| penalty(j, l2w, 2)).collect();
+        let a = DMatrix::from_fn(d, d, |j, k| {
+            (gram.xx[j * d + k] / w - c * mean[j] * mean[k]) * inv_std[j] * inv_std[k]
+        });
+        let b = DVector::from_fn(d, |j, _| {
+            (gram.xy[j] / w - c * mean[j] * y_mean) * inv_std[j] / y_std
+        });
+        let (beta, history) = if l1w == 0.0 {
+            let mut system = a.clone();
+            for j in 0..d {
+                system[(j, j)] += l2[j];
+                if inv_std[j] == 0.0 {
+                    system[(j, j)] = 1.0;
+                }
+            }
+            let solution = system
+                .clone()
+                .cholesky()
+                .map(|ch| ch.solve(&b))
+                .or_else(|| system.lu().solve(&b))
+                .ok_or_else(|| MlError::Optimizer("the normal equations are singular".into()))?;
+            let history = TrainingSummary {
+                objective_history: vec![0.0],
+                iterations: 1,
+            };
+            (solution.as_slice().to_vec(), history)
+        } else {
+            let l1: Vec<f64> = (0..d).map(|j| penalty(j, l1w, 1)).collect();
+            let config = OptimConfig {
+                l1,
+                ..config.clone()
+            };
+            let mut quadratic = Quadratic { a, b, l2 };
+            let result = minimize(&mut quadratic, vec![0.0; d], &config, progress)?;
+            let history = TrainingSummary {
+                objective_history: result.objective_history,
+                iterations: result.iterations,
+            };
+            (result.x, history)
+        };
+        let coefficients = (0..d).map(|j| beta[j] * y_std * inv_std[j]).collect();
+        Ok((coefficients, history))
     }
 
     fn finish<F: Frame>(
