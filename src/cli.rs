@@ -31,6 +31,8 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Show the cluster's workers and their state.
     Status(StatusArgs),
+    /// A live terminal view of the cluster: workers, jobs, events (one snapshot when piped).
+    Top(TopArgs),
     /// Run an embedded cluster (master + N workers) in the foreground until Ctrl-C.
     Local(LocalArgs),
     /// Train a model (on the embedded cluster unless --master is given).
@@ -121,6 +123,21 @@ pub struct StatusArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Print a compact line (with --json: one JSON object per line) every second until
+    /// interrupted; an unreachable master is reported and retried.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// `cinder top`.
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    #[command(flatten)]
+    /// Credentials.
+    pub cluster: ClusterArgs,
+    /// The master's address.
+    #[arg(long, env = "CINDER_MASTER", value_name = "ADDR")]
+    pub master: String,
 }
 
 /// `cinder local`.

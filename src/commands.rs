@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Master(args) => Ok(cinder::daemon::run_master(&args)?),
         Command::Worker(args) => Ok(cinder::daemon::run_worker(&args)?),
         Command::Status(args) => status(&args),
+        Command::Top(args) => cinder::top::run(&args.cluster.cluster, &args.master),
         Command::Local(args) => local(&args, &cli.log_level),
         Command::Train(args) => crate::train::train(&args),
         Command::Predict(args) => crate::train::predict(&args),
@@ -41,6 +42,10 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
 }
 
 fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    if args.watch {
+        let (dir, period) = (&args.cluster.cluster, cinder::top::REFRESH);
+        return cinder::top::watch::watch(dir, &args.master, args.json, period);
+    }
     let creds = Credentials::load(&args.cluster.cluster)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -18,6 +18,7 @@ pub mod ml;
 pub mod size;
 pub mod sources;
 pub mod status;
+pub mod top;
 
 pub use cinder_actors as runtime;
 pub use cinder_actors::data::aggregate::Aggregator;

@@ -9,7 +9,7 @@ use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use super::history::{human_bytes, History, HistoryLimits};
+use super::history::{count, human_bytes, History, HistoryLimits};
 use super::membership::{HeartbeatOutcome, Membership, Registration};
 use crate::clock::Clock;
 use crate::data::plan::DatasetId;
@@ -139,8 +139,10 @@ impl Master {
                 info!(worker = %worker_id, %address, incarnation, cores, memory_budget_bytes, "worker registered");
                 let (kind, message) = if incarnation == 1 {
                     let memory = human_bytes(memory_budget_bytes);
-                    let message =
-                        format!("{worker_id} joined at {address} ({cores} cores, {memory})");
+                    let message = format!(
+                        "{worker_id} joined at {address} ({}, {memory})",
+                        count(cores.into(), "core")
+                    );
                     (EventKind::WorkerJoined, message)
                 } else {
                     let message = format!(
@@ -263,8 +265,8 @@ impl Master {
             warn!(worker = %id, "worker lost: {why}");
             let running = self.scheduler.running_tasks_on(&id);
             let message = format!(
-                "{id} lost ({why}); {} running tasks to retry",
-                running.len()
+                "{id} lost ({why}); {} to retry",
+                count(running.len() as u64, "running task")
             );
             self.history
                 .record(now, EventKind::WorkerLost, Some(&id), None, message);
@@ -277,7 +279,8 @@ impl Master {
             }
             for (job, tasks) in per_job {
                 if let Some(name) = self.history.job_name(job) {
-                    let message = format!("job {job} ({name}): {tasks} tasks retried, {id} lost");
+                    let tasks = count(tasks as u64, "task");
+                    let message = format!("job {job} ({name}): {tasks} retried, {id} lost");
                     self.history
                         .record(now, EventKind::TaskRetried, Some(&id), Some(job), message);
                 }

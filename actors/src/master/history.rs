@@ -174,8 +174,10 @@ impl History {
             None => (
                 EventKind::JobFinished,
                 format!(
-                    "job {job_id} ({}) finished in {elapsed}: {} tasks, {} retries",
-                    job.name, job.tasks_total, job.retries
+                    "job {job_id} ({}) finished in {elapsed}: {}, {}",
+                    job.name,
+                    count(job.tasks_total, "task"),
+                    count(job.retries, "retry")
                 ),
             ),
             Some(e) => (
@@ -277,6 +279,15 @@ pub fn truncate(mut s: String, max: usize) -> String {
     s.truncate(end);
     s.push('…');
     s
+}
+
+/// `1 task`, `2 tasks`, `3 retries`.
+pub fn count(n: u64, noun: &str) -> String {
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        (_, None) => format!("{n} {noun}s"),
+    }
 }
 
 /// `1536` -> `1.5 KiB`.
@@ -497,5 +508,8 @@ mod tests {
         assert_eq!(human_bytes(3 << 30), "3.0 GiB");
         assert_eq!(human_ms(1_234), "1.2s");
         assert_eq!(human_ms(75_000), "1m15s");
+        assert_eq!(count(1, "retry"), "1 retry");
+        assert_eq!(count(3, "retry"), "3 retries");
+        assert_eq!(count(0, "running task"), "0 running tasks");
     }
 }

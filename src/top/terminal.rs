@@ -1,0 +1,89 @@
+//! Taking over the terminal and always giving it back: raw mode and the alternate screen are
+//! left on drop (normal return, `?` errors), from a panic hook, and after SIGTERM, SIGHUP or
+//! SIGINT (noticed by the event loop, which then returns normally).
+
+use std::io::{self, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
+
+use crossterm::cursor::{Hide, Show};
+use crossterm::execute;
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+
+/// Set by SIGTERM, SIGHUP and SIGINT while the monitor runs.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+/// Whether the terminal is currently taken over.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static HOOK: Once = Once::new();
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Async-signal-safe: an atomic store only.
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+/// True once a termination signal arrived.
+pub fn signalled() -> bool {
+    SIGNALLED.load(Ordering::SeqCst)
+}
+
+/// The terminal, owned by the monitor until dropped.
+pub struct TerminalGuard {
+    /// The ratatui terminal drawing on stdout.
+    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    /// Enters raw mode and the alternate screen, hides the cursor, and arranges for all of it
+    /// to be undone on drop, on panic and on termination signals.
+    pub fn enter() -> io::Result<Self> {
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                restore();
+                previous(info);
+            }));
+        });
+        for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
+            // SAFETY: the handler only stores to an atomic.
+            unsafe {
+                libc::signal(
+                    sig,
+                    on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+                );
+            }
+        }
+        enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        let mut stdout = io::stdout();
+        if let Err(e) = execute!(stdout, EnterAlternateScreen, Hide) {
+            restore();
+            return Err(e);
+        }
+        match Terminal::new(CrosstermBackend::new(stdout)) {
+            Ok(terminal) => Ok(Self { terminal }),
+            Err(e) => {
+                restore();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Leaves the alternate screen and raw mode and shows the cursor; does nothing when the
+/// terminal is not taken over (so it may run twice: on panic, then on drop).
+pub fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+        let _ = disable_raw_mode();
+    }
+}
