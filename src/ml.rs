@@ -14,4 +14,11 @@ impl Frame for Dataset {
     fn with_column(&self, name: &str, function: &str, args: Vec<u8>) -> Result<Self, MlError> {
         Ok(self.with_column_raw(name, function, args))
     }
+
+    fn partition_by(&self, keys: &[&str], partitions: u32) -> Result<Self, MlError> {
+        Ok(self
+            .repartition_by(keys, partitions)
+            .map_err(|e| MlError::Data(e.to_string()))?
+            .cache())
+    }
 }

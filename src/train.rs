@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use cinder::cli_ml::{Algorithm, DataArgs, DataFormat, Placement, PredictArgs, TrainArgs};
-use cinder::{Context, CsvOptions, Dataset, FileFormat, LibSvmOptions};
+use cinder::{Context, CsvOptions, CsvType, Dataset, FileFormat, LibSvmOptions};
 use cinder_algorithms::classification::{Family, LogisticRegression, LogisticRegressionModel};
 use cinder_algorithms::clustering::{DistanceMeasure, InitMode, KMeans, KMeansModel};
 use cinder_algorithms::persistence::load_any;
+use cinder_algorithms::recommendation::als_kernel::RatingColumns;
+use cinder_algorithms::recommendation::{Als, AlsModel, ColdStartStrategy};
 use cinder_algorithms::regression::{LinearRegression, LinearRegressionModel, Solver};
 use cinder_algorithms::{FeatureCols, FeatureSpec};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -129,10 +131,10 @@ fn progress_bar(quiet: bool) -> ProgressBar {
 
 /// `cinder train ALGO ...`.
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
-    if args.algorithm == Algorithm::Als {
-        bail!("als is not available in this build yet; logistic-regression, linear-regression and kmeans are");
-    }
     let cx = connect(&args.placement)?;
+    if args.algorithm == Algorithm::Als {
+        return train_als(&cx, args);
+    }
     let (data, spec) = load(&cx, &args.input)?;
     let bar = progress_bar(false);
     bar.set_message("computing statistics");
@@ -242,6 +244,110 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Ratings as `user`, `item`, `rating` columns (MovieLens `u::i::r::t`, CSV or Parquet).
+fn load_ratings(cx: &Context, input: &DataArgs) -> anyhow::Result<(Dataset, RatingColumns)> {
+    let format = match input.format {
+        Some(f) => f,
+        None if input.data.to_string_lossy().contains("movielens") => DataFormat::Movielens,
+        None => format_of(input),
+    };
+    match format {
+        DataFormat::Movielens => {
+            // `u::i::r::t` read as ':'-separated fields with empty ones between.
+            let text = |n: &str| (n.to_string(), CsvType::Utf8);
+            let schema = vec![
+                ("user".to_string(), CsvType::Int64),
+                text("_a"),
+                ("item".to_string(), CsvType::Int64),
+                text("_b"),
+                ("rating".to_string(), CsvType::Float64),
+                text("_c"),
+                ("timestamp".to_string(), CsvType::Int64),
+            ];
+            let options = CsvOptions {
+                header: false,
+                delimiter: b':',
+                schema: Some(schema),
+                partitions: input.partitions.max(1),
+            };
+            let ds = cx
+                .read_csv(&input.data, options)?
+                .select(&["user", "item", "rating"]);
+            let columns = RatingColumns {
+                user: "user".into(),
+                item: "item".into(),
+                rating: "rating".into(),
+            };
+            Ok((ds, columns))
+        }
+        DataFormat::Csv => Ok((
+            cx.read_csv(
+                &input.data,
+                CsvOptions {
+                    partitions: input.partitions.max(1),
+                    ..CsvOptions::default()
+                },
+            )?,
+            RatingColumns {
+                user: input.user_col.clone(),
+                item: input.item_col.clone(),
+                rating: input.rating_col.clone(),
+            },
+        )),
+        DataFormat::Parquet => Ok((
+            cx.read_parquet(&input.data)?,
+            RatingColumns {
+                user: input.user_col.clone(),
+                item: input.item_col.clone(),
+                rating: input.rating_col.clone(),
+            },
+        )),
+        DataFormat::Libsvm => bail!("als reads ratings: use --format movielens, csv or parquet"),
+    }
+}
+
+fn train_als(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
+    let (ratings, columns) = load_ratings(cx, &args.input)?;
+    let estimator = Als {
+        rank: args.rank,
+        max_iter: args.max_iter.unwrap_or(10),
+        reg_param: args.reg_param.unwrap_or(0.1),
+        implicit_prefs: args.implicit_prefs,
+        alpha: args.alpha,
+        nonnegative: args.nonnegative,
+        seed: args.seed,
+        columns,
+        ..Als::default()
+    };
+    let bar = progress_bar(false);
+    let model = estimator.fit_with_progress(&ratings, &mut |i, _| {
+        bar.set_message(format!("iteration {i}"))
+    })?;
+    bar.finish_and_clear();
+    if let Some(out) = &args.out {
+        model.save(out)?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({"rmse": model.rmse, "rank": estimator.rank, "iterations": model.iterations})
+        );
+    } else {
+        println!(
+            "als: {} users, {} items, rank {}, training rmse {:.6}, {} iterations",
+            model.user_factors.len(),
+            model.item_factors.len(),
+            estimator.rank,
+            model.rmse,
+            model.iterations
+        );
+        if let Some(out) = &args.out {
+            println!("model saved to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
 fn logistic_output(model: &LogisticRegressionModel) -> (serde_json::Value, String) {
     let history = &model.summary.objective_history;
     let json = if model.multinomial {
@@ -271,6 +377,28 @@ fn logistic_output(model: &LogisticRegressionModel) -> (serde_json::Value, Strin
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     let (metadata, _) = load_any(&args.model)?;
     let cx = connect(&args.placement)?;
+    if metadata.algorithm == "als" {
+        let model = AlsModel::load(&args.model)?;
+        let (ratings, _) = load_ratings(&cx, &args.input)?;
+        let mut predicted = model.transform(&ratings)?;
+        if model.params.cold_start_strategy == ColdStartStrategy::Drop {
+            predicted = predicted.filter("ml.not_nan", "prediction")?;
+        }
+        let out_ds = predicted.select(&["user", "item", "rating", "prediction"]);
+        return match &args.out {
+            Some(out) => {
+                let format = if out.extension().is_some_and(|e| e == "csv") {
+                    FileFormat::Csv
+                } else {
+                    FileFormat::Parquet
+                };
+                out_ds.write(out, format)?;
+                println!("predictions written to {}", out.display());
+                Ok(())
+            }
+            None => print_predictions(&out_ds),
+        };
+    }
     let (data, _) = load(&cx, &args.input)?;
     let (predicted, label) = match metadata.algorithm.as_str() {
         "logistic-regression" => {

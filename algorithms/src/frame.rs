@@ -15,6 +15,10 @@ pub trait Frame: Sized {
 
     /// The dataset with a column added by a registered column function.
     fn with_column(&self, name: &str, function: &str, args: Vec<u8>) -> Result<Self, MlError>;
+
+    /// The rows redistributed by a stable hash of the key columns (equal keys together),
+    /// kept in memory for repeated passes.
+    fn partition_by(&self, keys: &[&str], partitions: u32) -> Result<Self, MlError>;
 }
 
 /// Record batches in process, one per partition.
@@ -50,6 +54,28 @@ impl Frame for LocalFrame {
             .map(|b| {
                 let column: ArrayRef = func(b, &args).map_err(MlError::Data)?;
                 cinder_actors::data::exec::with_column(b, name, column).map_err(MlError::Data)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { batches })
+    }
+
+    fn partition_by(&self, keys: &[&str], partitions: u32) -> Result<Self, MlError> {
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let mut buckets: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions.max(1) as usize];
+        for (m, batch) in self.batches.iter().enumerate() {
+            let parts =
+                cinder_actors::data::relational::bucketize(batch, &keys, partitions, m as u32)
+                    .map_err(MlError::Data)?;
+            for (r, part) in parts.into_iter().enumerate() {
+                buckets[r].push(part);
+            }
+        }
+        let batches = buckets
+            .into_iter()
+            .map(|parts| {
+                let schema = parts[0].schema();
+                arrow_select::concat::concat_batches(&schema, &parts)
+                    .map_err(|e| MlError::Data(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { batches })

@@ -16,6 +16,7 @@ pub mod features;
 pub mod frame;
 pub mod optim;
 pub mod persistence;
+pub mod recommendation;
 pub mod regression;
 
 pub use error::MlError;
