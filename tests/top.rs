@@ -154,6 +154,23 @@ fn running_job_progress(screen: &str) -> Option<(u64, u64)> {
     })
 }
 
+/// Processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            // `pid (comm) state ppid ...`: the fields after the last ')'.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(pid)
+        })
+        .collect()
+}
+
 fn top_command(dir: &Path, master: &str, marker: &str) -> String {
     format!(
         "clear; {} top --cluster {} --master {master}; echo {marker}=$?",
@@ -271,6 +288,23 @@ fn top_in_tmux_follows_workers_jobs_and_losses_and_restores_the_terminal() {
     });
     tmux.keys(&["C-c"]);
     assert_shell_restored(&tmux, "TOP_EXIT_2");
+
+    // SIGTERM (a closing terminal emulator, `kill`) also gives the terminal back.
+    tmux.type_line(&top_command(&dir, &master, "TOP_EXIT_TERM"));
+    tmux.wait_screen("the monitor again", SCREEN_WAIT, |s| {
+        s.contains("│worker-2")
+    });
+    let shell = tmux.run(&["display-message", "-p", "-t", "top", "#{pane_pid}"]);
+    let shell: u32 = text(&shell.stdout)
+        .trim()
+        .parse()
+        .expect("the pane's shell pid");
+    let top = children_of(shell);
+    assert_eq!(top.len(), 1, "one cinder top under the shell: {top:?}");
+    unsafe {
+        libc::kill(top[0] as i32, libc::SIGTERM);
+    }
+    assert_shell_restored(&tmux, "TOP_EXIT_TERM");
 
     // Piped, it prints one snapshot and exits.
     let out = run_cinder(&[

@@ -1,9 +1,11 @@
 //! Taking over the terminal and always giving it back: raw mode and the alternate screen are
 //! left on drop (normal return, `?` errors), from a panic hook, and after SIGTERM, SIGHUP or
-//! SIGINT (noticed by the event loop, which then returns normally).
+//! SIGINT (noticed by the event loop, which then returns normally). While the screen is
+//! taken, stderr goes to /dev/null so that no log line scribbles over it; it is given back
+//! before any error or panic message is printed.
 
 use std::io::{self, Stdout};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Once;
 
 use crossterm::cursor::{Hide, Show};
@@ -19,6 +21,8 @@ static SIGNALLED: AtomicBool = AtomicBool::new(false);
 /// Whether the terminal is currently taken over.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static HOOK: Once = Once::new();
+/// A duplicate of the original stderr while it points to /dev/null, else -1.
+static SAVED_STDERR: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(_: libc::c_int) {
     // Async-signal-safe: an atomic store only.
@@ -58,6 +62,7 @@ impl TerminalGuard {
         }
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
+        silence_stderr();
         let mut stdout = io::stdout();
         if let Err(e) = execute!(stdout, EnterAlternateScreen, Hide) {
             restore();
@@ -85,5 +90,39 @@ pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
         let _ = disable_raw_mode();
+        restore_stderr();
+    }
+}
+
+/// Points stderr to /dev/null, keeping the original; on any failure stderr stays as it is.
+fn silence_stderr() {
+    // SAFETY: plain fd calls on descriptors this process owns; failures are checked.
+    unsafe {
+        let saved = libc::dup(libc::STDERR_FILENO);
+        if saved < 0 {
+            return;
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if null < 0 || libc::dup2(null, libc::STDERR_FILENO) < 0 {
+            if null >= 0 {
+                libc::close(null);
+            }
+            libc::close(saved);
+            return;
+        }
+        libc::close(null);
+        SAVED_STDERR.store(saved, Ordering::SeqCst);
+    }
+}
+
+/// Gives stderr back (no-op when it was not silenced).
+fn restore_stderr() {
+    let saved = SAVED_STDERR.swap(-1, Ordering::SeqCst);
+    if saved >= 0 {
+        // SAFETY: `saved` is the descriptor duplicated in `silence_stderr`.
+        unsafe {
+            libc::dup2(saved, libc::STDERR_FILENO);
+            libc::close(saved);
+        }
     }
 }
