@@ -29,6 +29,9 @@ use self::terminal::TerminalGuard;
 pub const REFRESH: Duration = Duration::from_secs(1);
 /// Longest wait for a key before the screen is drawn again.
 const TICK: Duration = Duration::from_millis(100);
+/// How long the event loop gets to act on a signal or a hung-up terminal before the
+/// watchdog ends the process.
+const WATCHDOG_GRACE: Duration = Duration::from_secs(1);
 
 /// Runs `cinder top` against `master` with the credentials in `cluster_dir`: the live view on
 /// a terminal, one snapshot otherwise.
@@ -39,6 +42,7 @@ pub fn run(cluster_dir: &Path, master: &str) -> anyhow::Result<()> {
     }
     let poller = Poller::start(source, REFRESH)?;
     let mut guard = TerminalGuard::enter().context("cannot take over the terminal")?;
+    terminal::spawn_watchdog(WATCHDOG_GRACE).context("starting the terminal watchdog")?;
     let result = event_loop(&mut guard, &poller, master);
     drop(guard);
     result
@@ -80,7 +84,7 @@ fn event_loop(guard: &mut TerminalGuard, poller: &Poller, master: &str) -> anyho
                 _ => {}
             }
         }
-        if app.quit || terminal::signalled() {
+        if app.quit || terminal::signalled() || terminal::stdin_hung_up() {
             return Ok(());
         }
     }

@@ -1,8 +1,9 @@
 //! `cinder top` as an operator sees it, driven in tmux against an embedded cluster: the
 //! workers are listed, a running job shows its progress, a SIGKILLed worker is marked lost,
-//! `q` and Ctrl-C give the shell back with the terminal as it was, a terminal too small says
-//! so, and a lost master shows a banner while the monitor keeps running. Also the piped
-//! snapshot, `cinder status --watch`, and the new `cinder status --json` fields.
+//! `q`, Ctrl-C and SIGTERM give the shell back with the terminal as it was, a terminal too
+//! small says so, a lost master shows a banner while the monitor keeps running, and a hung-up
+//! terminal ends it. Also the piped snapshot, `cinder status --watch`, and the new
+//! `cinder status --json` fields.
 
 mod common;
 
@@ -152,6 +153,19 @@ fn running_job_progress(screen: &str) -> Option<(u64, u64)> {
         let (done, total) = word.split_once('/')?;
         Some((done.parse().ok()?, total.parse().ok()?))
     })
+}
+
+/// SIGKILLs a process we did not spawn (so no `Child`) when dropped, if it still runs.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if process_alive(self.0) {
+            unsafe {
+                libc::kill(self.0 as i32, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 /// Processes whose parent is `pid`.
@@ -357,6 +371,24 @@ fn top_in_tmux_follows_workers_jobs_and_losses_and_restores_the_terminal() {
     );
     tmux.keys(&["q"]);
     assert_shell_restored(&tmux, "TOP_EXIT_3");
+
+    // The terminal goes away under it (window closed, ssh dropped): it exits, never spins.
+    tmux.type_line(&top_command(&dir, &master, "TOP_EXIT_4"));
+    tmux.wait_screen("the monitor again", SCREEN_WAIT, |s| {
+        s.contains("Workers (")
+    });
+    let shell = tmux.run(&["display-message", "-p", "-t", "top", "#{pane_pid}"]);
+    let shell: u32 = text(&shell.stdout)
+        .trim()
+        .parse()
+        .expect("the pane's shell pid");
+    let top = children_of(shell);
+    assert_eq!(top.len(), 1, "one cinder top under the shell: {top:?}");
+    let _reaper = KillOnDrop(top[0]);
+    drop(tmux);
+    wait_for("cinder top to exit after a hang-up", SCREEN_WAIT, || {
+        (!process_alive(top[0])).then_some(())
+    });
 }
 
 #[test]

@@ -34,6 +34,42 @@ pub fn signalled() -> bool {
     SIGNALLED.load(Ordering::SeqCst)
 }
 
+/// True when the terminal behind stdin is gone (hung up: its window closed, ssh dropped).
+pub fn stdin_hung_up() -> bool {
+    let mut fds = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    let ready = unsafe { libc::poll(&mut fds, 1, 0) };
+    ready > 0 && fds.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
+/// Watches for a termination signal or a hung-up terminal that the event loop does not act
+/// on within `grace` (crossterm can spin forever reading a hung-up terminal), and then
+/// restores what it can and ends the process. Checks every 100 ms; never returns.
+pub fn spawn_watchdog(grace: std::time::Duration) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("cinder-top-watchdog".into())
+        .spawn(move || {
+            let mut since: Option<std::time::Instant> = None;
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if !(signalled() || stdin_hung_up()) {
+                    since = None;
+                    continue;
+                }
+                let first = *since.get_or_insert_with(std::time::Instant::now);
+                if first.elapsed() >= grace {
+                    restore();
+                    std::process::exit(if signalled() { 0 } else { 1 });
+                }
+            }
+        })
+        .map(|_| ())
+}
+
 /// The terminal, owned by the monitor until dropped.
 pub struct TerminalGuard {
     /// The ratatui terminal drawing on stdout.
