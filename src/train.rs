@@ -363,7 +363,7 @@ fn logistic_output(model: &LogisticRegressionModel) -> (serde_json::Value, Strin
     };
     let human =
         format!(
-        "logistic regression ({}): {} classes, {} features, {} iterations, final objective {:.6}",
+        "logistic regression ({}): {} classes, {} features, {} iterations, final objective {:.6e}",
         if model.multinomial { "multinomial" } else { "binomial" },
         model.num_classes,
         model.coefficient_matrix[0].len(),

@@ -23,7 +23,10 @@ pub struct EvalColumns {
     pub weight: Option<String>,
 }
 
-fn columns(batch: &RecordBatch, c: &EvalColumns) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>), String> {
+/// Labels, predictions and weights of one batch.
+type Triple = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+fn columns(batch: &RecordBatch, c: &EvalColumns) -> Result<Triple, String> {
     let labels = numeric_column(batch, &c.label)?;
     let predictions = numeric_column(batch, &c.prediction)?;
     let weights = match &c.weight {
