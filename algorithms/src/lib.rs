@@ -10,6 +10,7 @@
 
 pub mod classification;
 pub mod clustering;
+pub mod datagen;
 pub mod error;
 pub mod evaluation;
 pub mod features;
