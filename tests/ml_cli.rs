@@ -198,3 +198,32 @@ fn saved_models_predict_identically_and_bad_directories_are_named() {
     ]);
     assert_eq!(err.status.code(), Some(1), "refuses to overwrite a model");
 }
+
+#[test]
+fn train_runs_on_a_started_cluster_too() {
+    let cx = local_context("ml-cli-started", 2);
+    let cluster = cx.local_cluster().unwrap();
+    let dir = cluster.cluster_dir().to_str().unwrap().to_string();
+    let master = cluster.master_addr().to_string();
+    let json = train(&[
+        "kmeans",
+        "--data",
+        &data("sample_kmeans_data.txt"),
+        "--k",
+        "2",
+        "--seed",
+        "1",
+        "--cluster",
+        &dir,
+        "--master",
+        &master,
+    ]);
+    let spark_cost = spark("kmeans_euclidean")["cost"].as_f64().unwrap();
+    assert!((json["cost"].as_f64().unwrap() - spark_cost).abs() <= 1e-6 * spark_cost);
+    // The jobs ran on this cluster: its master saw them.
+    let status = cx.status().unwrap();
+    assert!(
+        !status.jobs.is_empty(),
+        "jobs recorded by the started cluster's master"
+    );
+}
