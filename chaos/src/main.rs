@@ -1,6 +1,198 @@
-//! `cinder-chaos`: the chaos harness. Scenarios arrive with the datasets layer (see
-//! ARCHITECTURE.md); until then the binary only says so.
+//! `cinder-chaos`: kill workers, hang them, break the network, and prove the results
+//! unchanged. `run --scenario NAME --seed N`, `suite [--seed N]`, `soak --duration 10m`,
+//! `list`; `--json` prints `{"runs":[...]}` on stdout. The exit code is 1 when a run failed.
+//!
+//! The binary is also the cluster's daemon executable (the same-binary model): workers get
+//! every built-in function and the ML kernels of `cinder-algorithms`.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("cinder-chaos has no scenarios yet")
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use cinder_chaos::harness::{Harness, RunReport};
+use cinder_chaos::report::{table, Report};
+use cinder_chaos::rng::Rng;
+use cinder_chaos::scenario::{self, SCENARIOS};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cinder-chaos", about = "Cinder chaos harness")]
+struct Cli {
+    /// Keep run directories (logs of every process) under DIR; default a temporary directory,
+    /// kept only when a run fails.
+    #[arg(long, global = true)]
+    dir: Option<PathBuf>,
+    /// Print one JSON object on stdout (the table goes to stderr).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Runs one scenario with one seed.
+    Run {
+        /// Scenario name (see `list`).
+        #[arg(long)]
+        scenario: String,
+        /// The seed of the fault schedule (and of the data, modulo 4).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Runs every scenario over seeds derived from `--seed`.
+    Suite {
+        /// The base seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How many seeds per scenario.
+        #[arg(long, default_value_t = 1)]
+        seeds: u64,
+        /// Leave out these scenarios (comma separated).
+        #[arg(long, value_delimiter = ',')]
+        skip: Vec<String>,
+    },
+    /// Random scenarios and seeds until the time is up; stops at the first failure.
+    Soak {
+        /// How long (`30s`, `10m`, `1h`).
+        #[arg(long, default_value = "10m")]
+        duration: String,
+        /// Seed of the choice of scenarios and seeds (default: from the clock).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Lists the scenarios.
+    List,
+}
+
+fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("duration {s:?}: expected e.g. 10m"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => anyhow::bail!("duration {s:?}: unit must be s, m or h"),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn main() {
+    cinder::daemon::maybe_run_daemon();
+    match real_main() {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn real_main() -> Result<bool> {
+    let cli = Cli::parse();
+    if let Mode::List = cli.mode {
+        for s in SCENARIOS {
+            println!("{:<22} {:<12} {}", s.name, s.workload.name(), s.about);
+        }
+        return Ok(true);
+    }
+    let temp = match &cli.dir {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("cinder-chaos-").tempdir()?),
+    };
+    let base = cli
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.as_ref().expect("temp dir").path().to_path_buf());
+    std::fs::create_dir_all(&base)?;
+    let exe = std::env::current_exe().context("the harness executable")?;
+    let mut harness = Harness::new(base.clone(), exe);
+    let started = Instant::now();
+    let mut runs: Vec<RunReport> = Vec::new();
+    let progress = |r: &RunReport| {
+        eprintln!(
+            "[{:>5.0}s] {} {} seed {}: faults {}, recomputed {}, overhead {:.2}{}",
+            started.elapsed().as_secs_f64(),
+            if r.pass { "ok  " } else { "FAIL" },
+            r.scenario,
+            r.seed,
+            r.faults,
+            r.recomputed_partitions,
+            r.overhead_ratio,
+            r.error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+    };
+    match &cli.mode {
+        Mode::List => unreachable!(),
+        Mode::Run { scenario, seed } => {
+            let s = scenario::find(scenario).with_context(|| {
+                let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+                format!("unknown scenario {scenario:?}; one of {}", names.join(", "))
+            })?;
+            let r = harness.run(s, *seed);
+            progress(&r);
+            runs.push(r);
+        }
+        Mode::Suite { seed, seeds, skip } => {
+            for k in 0..(*seeds).max(1) {
+                let run_seed = seed.wrapping_add(k * 1_000_003);
+                for s in SCENARIOS
+                    .iter()
+                    .filter(|s| !skip.iter().any(|n| n == s.name))
+                {
+                    let r = harness.run(s, run_seed);
+                    progress(&r);
+                    runs.push(r);
+                }
+            }
+        }
+        Mode::Soak { duration, seed } => {
+            let duration = parse_duration(duration)?;
+            let seed = seed.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0)
+            });
+            eprintln!("soak for {duration:?}, seed {seed}");
+            let mut rng = Rng::new(seed);
+            while started.elapsed() < duration {
+                let s = &SCENARIOS[rng.below(SCENARIOS.len() as u64) as usize];
+                let run_seed = rng.next_u64() % 1_000_000;
+                let r = harness.run(s, run_seed);
+                progress(&r);
+                let failed = !r.pass;
+                runs.push(r);
+                if failed {
+                    eprintln!(
+                        "first failure: cinder-chaos run --scenario {} --seed {run_seed}",
+                        s.name
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    let ok = runs.iter().all(|r| r.pass);
+    let text = table(&runs, started.elapsed().as_secs_f64());
+    if cli.json {
+        eprint!("{text}");
+        println!("{}", serde_json::to_string(&Report { runs: &runs })?);
+    } else {
+        print!("{text}");
+    }
+    if !ok {
+        if let Some(temp) = temp {
+            let kept = temp.keep();
+            eprintln!("run directories kept in {}", kept.display());
+        }
+    }
+    Ok(ok)
 }

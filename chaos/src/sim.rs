@@ -1,0 +1,1 @@
+//! The deterministic level (filled in below).
