@@ -30,6 +30,10 @@ pub trait Cluster {
     fn partition_worker(&mut self, _index: usize, _blocked: bool) -> Result<()> {
         anyhow::bail!("this cluster has no fault proxies")
     }
+    /// Datagrams dropped, duplicated or reordered by fault proxies so far.
+    fn datagram_faults(&self) -> u64 {
+        0
+    }
     /// Stops every process (idempotent).
     fn stop(&mut self);
 }

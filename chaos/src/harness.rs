@@ -212,6 +212,10 @@ impl Harness {
             &mut tally,
             report,
         );
+        if scenario.fault == FaultKind::NetLossy {
+            // Every dropped, duplicated or reordered datagram is a fault of this scenario.
+            tally.faults += cluster.datagram_faults();
+        }
         cluster.stop();
         drop(cluster);
         report.faults = tally.faults;

@@ -61,6 +61,16 @@ enum Mode {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// The deterministic level: the scheduler and membership with virtual workers and a
+    /// virtual clock over many seeds (no processes, no sockets).
+    Sim {
+        /// The first seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// How many seeds.
+        #[arg(long, default_value_t = 10_000)]
+        seeds: u64,
+    },
     /// Lists the scenarios.
     List,
 }
@@ -100,6 +110,9 @@ fn real_main() -> Result<bool> {
         }
         return Ok(true);
     }
+    if let Mode::Sim { seed, seeds } = cli.mode {
+        return run_sim(seed, seeds, cli.json);
+    }
     let temp = match &cli.dir {
         Some(_) => None,
         None => Some(tempfile::Builder::new().prefix("cinder-chaos-").tempdir()?),
@@ -130,7 +143,7 @@ fn real_main() -> Result<bool> {
         );
     };
     match &cli.mode {
-        Mode::List => unreachable!(),
+        Mode::List | Mode::Sim { .. } => unreachable!(),
         Mode::Run { scenario, seed } => {
             let s = scenario::find(scenario).with_context(|| {
                 let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
@@ -195,4 +208,48 @@ fn real_main() -> Result<bool> {
         }
     }
     Ok(ok)
+}
+
+fn run_sim(first: u64, seeds: u64, json: bool) -> Result<bool> {
+    use cinder_chaos::sim::simulate;
+    let start = Instant::now();
+    let (mut kills, mut restarts, mut losses, mut lost_maps, mut stale, mut failed) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut error = None;
+    let mut done = 0u64;
+    for seed in first..first.saturating_add(seeds) {
+        match simulate(seed) {
+            Ok(r) => {
+                kills += r.kills;
+                restarts += r.restarts;
+                losses += r.losses;
+                lost_maps += r.lost_map_outputs;
+                stale += r.stale_answers;
+                failed += u64::from(r.failed);
+            }
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+        done += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let line = format!(
+        "{done} seeds in {secs:.2} s ({:.0}/s): {kills} kills, {restarts} restarts, {losses} losses, {lost_maps} lost map outputs, {stale} stale answers ignored, {failed} jobs over the retry budget{}",
+        done as f64 / secs.max(1e-9),
+        error.as_ref().map(|e| format!("; FAILED: {e}")).unwrap_or_default()
+    );
+    if json {
+        eprintln!("{line}");
+        let value = serde_json::json!({
+            "seeds": done, "seconds": secs, "kills": kills, "restarts": restarts,
+            "losses": losses, "lost_map_outputs": lost_maps, "stale_answers": stale,
+            "failed_jobs": failed, "pass": error.is_none(), "error": error,
+        });
+        println!("{value}");
+    } else {
+        println!("{line}");
+    }
+    Ok(error.is_none())
 }

@@ -463,6 +463,10 @@ impl Cluster for ProxyCluster {
         w.inbound.set_blocked(blocked);
         Ok(())
     }
+    fn datagram_faults(&self) -> u64 {
+        let [_, dropped, duplicated, reordered] = self.totals();
+        dropped + duplicated + reordered
+    }
     fn stop(&mut self) {
         for w in &mut self.workers {
             if let Some(c) = &w.child {

@@ -135,6 +135,13 @@ impl Master {
                     pid,
                     blocks,
                 };
+                // A live incarnation re-registering means its old process is gone (killed and
+                // restarted faster than the heartbeat timeout): it is lost now, so its running
+                // attempts are retried at once instead of waiting for their RPCs to time out
+                // (found by cinder-chaos `kill-restart`).
+                if self.membership.alive().contains(&worker_id) {
+                    self.workers_lost(vec![worker_id.clone()], "superseded by a new registration");
+                }
                 let incarnation = self.membership.register(now, peer.conn_id, reg);
                 info!(worker = %worker_id, %address, incarnation, cores, memory_budget_bytes, "worker registered");
                 let (kind, message) = if incarnation == 1 {
