@@ -1,6 +1,8 @@
 //! Reading labels, weights and feature vectors out of Arrow batches, and the summarizer that
 //! computes Spark's feature statistics (weighted mean and unbiased variance) in one pass.
 
+use std::borrow::Cow;
+
 use arrow_array::{
     Array, FixedSizeListArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch,
     StructArray,
@@ -49,7 +51,7 @@ enum Kind<'a> {
         values: &'a [f64],
         width: usize,
     },
-    Columns(Vec<Vec<f64>>),
+    Columns(Vec<Cow<'a, [f64]>>),
 }
 
 /// Row-wise access to one batch's labels, weights and features.
@@ -58,6 +60,18 @@ pub struct Rows<'a> {
     weights: Option<Vec<f64>>,
     kind: Kind<'a>,
     size: usize,
+}
+
+/// A numeric column's values, borrowed when it already is Float64 (the hot path of every
+/// kernel), converted otherwise.
+pub fn column_values<'a>(batch: &'a RecordBatch, name: &str) -> Result<Cow<'a, [f64]>, String> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| format!("no column {name:?}"))?;
+    match column.as_any().downcast_ref::<Float64Array>() {
+        Some(values) if values.null_count() == 0 => Ok(Cow::Borrowed(values.values())),
+        _ => numeric_column(batch, name).map(Cow::Owned),
+    }
 }
 
 /// A numeric column as f64 values (nulls are an error naming the column).
@@ -108,7 +122,7 @@ impl<'a> Rows<'a> {
             FeatureCols::Columns(names) => {
                 let cols = names
                     .iter()
-                    .map(|n| numeric_column(batch, n))
+                    .map(|n| column_values(batch, n))
                     .collect::<Result<Vec<_>, _>>()?;
                 let size = cols.len();
                 (Kind::Columns(cols), size)
@@ -134,7 +148,7 @@ impl<'a> Rows<'a> {
             FeatureCols::Columns(names) => {
                 let cols = names
                     .iter()
-                    .map(|n| numeric_column(batch, n))
+                    .map(|n| column_values(batch, n))
                     .collect::<Result<Vec<_>, _>>()?;
                 let size = cols.len();
                 (Kind::Columns(cols), size)

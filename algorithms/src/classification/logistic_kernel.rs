@@ -80,21 +80,30 @@ impl Aggregator for LogisticLoss {
             if w == 0.0 {
                 continue;
             }
-            for (k, m) in margins.iter_mut().enumerate() {
-                *m = if a.fit_intercept {
-                    a.params[intercepts + k]
+            if a.sets == 1 {
+                let b = if a.fit_intercept {
+                    a.params[intercepts]
                 } else {
                     0.0
                 };
-            }
-            rows.for_each(i, |j, v| {
-                let x = v * a.inv_std[j];
-                if x != 0.0 {
-                    for (k, m) in margins.iter_mut().enumerate() {
-                        *m += a.params[k * d + j] * x;
-                    }
+                margins[0] = b + rows.dot_scaled(i, &a.params[..d], &a.inv_std);
+            } else {
+                for (k, m) in margins.iter_mut().enumerate() {
+                    *m = if a.fit_intercept {
+                        a.params[intercepts + k]
+                    } else {
+                        0.0
+                    };
                 }
-            });
+                rows.for_each(i, |j, v| {
+                    let x = v * a.inv_std[j];
+                    if x != 0.0 {
+                        for (k, m) in margins.iter_mut().enumerate() {
+                            *m += a.params[k * d + j] * x;
+                        }
+                    }
+                });
+            }
             let grad = &mut acc.gradient;
             if a.sets == 1 {
                 let z = margins[0];
