@@ -58,6 +58,8 @@ pub struct RunReport {
     pub run_ms: u64,
     /// The first failed check, if any.
     pub error: Option<String>,
+    /// The job's error when the scenario expects the job to fail (and it did, as documented).
+    pub error_expected: Option<String>,
     /// Where the run's logs are.
     pub dir: String,
 }
@@ -105,6 +107,7 @@ impl Harness {
             baseline_ms: 0,
             run_ms: 0,
             error: None,
+            error_expected: None,
             dir: dir.display().to_string(),
         };
         let result = self.run_inner(scenario, seed, &dir, &mut report);
@@ -155,7 +158,8 @@ impl Harness {
         let result = (|| {
             let cx = Context::connect(LocalCluster::master_addr(&cluster), cluster.cluster_dir())?;
             cx.wait_for_workers(WORKERS, Duration::from_secs(20))?;
-            let prepared = workload.prepare(&cx, data_seed(seed))?;
+            let mut prepared = workload.prepare(&cx, data_seed(seed))?;
+            prepared.output = Some(dir.join("out.parquet"));
             let start = Instant::now();
             let outcome = prepared.run()?;
             Ok::<_, anyhow::Error>((outcome, start.elapsed()))
@@ -232,6 +236,10 @@ impl Harness {
         );
         let panics = scan_for_panics(&logs)?;
         anyhow::ensure!(panics.is_empty(), "panics in the logs: {panics:?}");
+        let Some(got) = got else {
+            // Failed as documented (checked in `drive`): nothing to compare.
+            return Ok(());
+        };
         anyhow::ensure!(
             got.rows == expected.rows,
             "row count {} differs from the fault-free {}",
@@ -265,12 +273,14 @@ impl Harness {
         seen_pids: &mut Vec<u32>,
         tally: &mut Tally,
         report: &mut RunReport,
-    ) -> Result<(Outcome, Duration)> {
+    ) -> Result<(Option<Outcome>, Duration)> {
         let ids = cluster.worker_ids();
         let cx = Context::connect(&cluster.master_addr(), cluster.cluster_dir())?;
         let monitor = Context::connect(&cluster.master_addr(), cluster.cluster_dir())?;
         cx.wait_for_workers(ids.len(), Duration::from_secs(20))?;
-        let prepared = scenario.workload.prepare(&cx, data_seed(seed))?;
+        let mut prepared = scenario.workload.prepare(&cx, data_seed(seed))?;
+        let output = cluster.log_dir().with_file_name("out.parquet");
+        prepared.output = Some(output.clone());
 
         let mut holder = None;
         if let (FaultKind::KillHolder, Some(cached)) = (scenario.fault, &prepared.cached) {
@@ -318,9 +328,12 @@ impl Harness {
         let deadline = start + Duration::from_secs(120).max(baseline * 15);
         let result = loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(r) => break r.map(|o| (o, start.elapsed())),
+                Ok(r) => break (r, start.elapsed()),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    break Err(anyhow::anyhow!("the job thread ended without a result"))
+                    break (
+                        Err(anyhow::anyhow!("the job thread ended without a result")),
+                        start.elapsed(),
+                    )
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
@@ -340,7 +353,11 @@ impl Harness {
         for p in schedule {
             if !matches!(
                 p.action,
-                Action::KillRandom(_) | Action::Kill(_) | Action::Stop(_) | Action::Partition(_)
+                Action::KillRandom(_)
+                    | Action::Kill(_)
+                    | Action::Stop(_)
+                    | Action::Partition(_)
+                    | Action::KillBusy
             ) {
                 let wait = p.at.saturating_sub(start.elapsed());
                 std::thread::sleep(wait.min(Duration::from_secs(10)));
@@ -348,7 +365,37 @@ impl Harness {
             }
         }
         faults.cont_all();
-        let outcome = result?;
+        let (result, elapsed) = result;
+        let outcome = if scenario.fault == FaultKind::ExhaustRetries {
+            let e = match result {
+                Ok(_) => anyhow::bail!("the job succeeded although every busy worker was killed"),
+                Err(e) => format!("{e:#}"),
+            };
+            anyhow::ensure!(
+                e.contains("attempt(s)") && e.contains("job"),
+                "the job failed without the documented retry-budget error: {e}"
+            );
+            report.error_expected = Some(e);
+            anyhow::ensure!(
+                !output.exists(),
+                "{} was written by a failed job",
+                output.display()
+            );
+            let parent = output.parent().context("output parent")?;
+            let leftovers: Vec<String> = std::fs::read_dir(parent)?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains("cinder-tmp"))
+                .collect();
+            anyhow::ensure!(
+                leftovers.is_empty(),
+                "half-written output left: {leftovers:?}"
+            );
+            None
+        } else {
+            Some(result?)
+        };
+        let outcome = (outcome, elapsed);
         // Every loss is detected (bounded).
         let detect_deadline = Instant::now() + Duration::from_secs(10);
         while !faults.pending.is_empty() && Instant::now() < detect_deadline {
@@ -377,7 +424,7 @@ impl Harness {
             // And the cluster still computes the same answer with it.
             let again = prepared.run().context("run after the zombie came back")?;
             anyhow::ensure!(
-                again == outcome.0,
+                Some(&again) == outcome.0.as_ref(),
                 "the run after the zombie came back differs"
             );
         }
@@ -539,6 +586,25 @@ impl Faults {
                     self.pending
                         .push((self.ids[i].clone(), inc, Instant::now()));
                     tally.faults += 1;
+                }
+            }
+            Action::KillBusy => {
+                let Ok(status) = monitor.status() else {
+                    return Ok(());
+                };
+                let busy: Vec<usize> = status
+                    .workers
+                    .iter()
+                    .filter(|w| w.state == WorkerState::Alive && w.tasks_running > 0)
+                    .filter_map(|w| self.ids.iter().position(|id| *id == w.id))
+                    .collect();
+                for i in busy {
+                    cluster.kill_worker(i)?;
+                    cluster.restart_worker(i)?;
+                    seen_pids.extend(cluster.worker_pid(i));
+                    tally.kills += 1;
+                    tally.faults += 1;
+                    tally.restarts += 1;
                 }
             }
             Action::Heal => {

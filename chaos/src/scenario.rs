@@ -33,6 +33,10 @@ pub enum FaultKind {
     NetLossy,
     /// A full network partition of one worker past the heartbeat timeout, then healed.
     NetPartition,
+    /// Every worker running a task is SIGKILLed and restarted, again and again, until the job
+    /// exceeds its retry budget: it must fail with the documented error and leave nothing
+    /// half-written.
+    ExhaustRetries,
 }
 
 /// A named scenario.
@@ -123,6 +127,12 @@ pub const SCENARIOS: &[Scenario] = &[
         fault: FaultKind::NetPartition,
         about: "one worker cut off past the heartbeat timeout, then healed",
     },
+    Scenario {
+        name: "retry-budget-exhausted",
+        workload: Workload::Write,
+        fault: FaultKind::ExhaustRetries,
+        about: "every busy worker killed until the write fails as documented, nothing written",
+    },
 ];
 
 /// Looks a scenario up by name.
@@ -149,6 +159,8 @@ pub enum Action {
     Partition(u64),
     /// Heal every partition.
     Heal,
+    /// SIGKILL every worker running a task and start it again at once.
+    KillBusy,
 }
 
 /// A fault and when it is due, from the start of the timed run.
@@ -227,6 +239,15 @@ pub fn plan(
             action: Action::Corrupt(1 + rng.below(3) as usize),
         }),
         FaultKind::NetLossy => {}
+        FaultKind::ExhaustRetries => {
+            let first = rng.between(50, 150);
+            for k in 0..200 {
+                out.push(Planned {
+                    at: Duration::from_millis(first + 150 * k),
+                    action: Action::KillBusy,
+                });
+            }
+        }
         FaultKind::NetPartition => {
             let t = at(&mut rng, 10, 30);
             out.push(Planned {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use arrow_array::RecordBatch;
 use cinder::builtin::{ColumnSums, FloorTimesArgs, RangeArgs, SumF64};
-use cinder::{AggFunc, AggSpec, Context, Dataset, LibSvmOptions, StorageLevel};
+use cinder::{AggFunc, AggSpec, Context, Dataset, FileFormat, LibSvmOptions, StorageLevel};
 use cinder_algorithms::classification::LogisticRegression;
 use cinder_algorithms::clustering::KMeans;
 use serde::Serialize;
@@ -28,6 +28,8 @@ pub enum Workload {
     LogReg,
     /// K-means on the sample LibSVM data.
     KMeans,
+    /// A slow Parquet write (atomic: all files and `_SUCCESS`, or nothing).
+    Write,
 }
 
 impl Workload {
@@ -39,6 +41,7 @@ impl Workload {
             Workload::Spill => "spill",
             Workload::LogReg => "logreg",
             Workload::KMeans => "kmeans",
+            Workload::Write => "write",
         }
     }
 
@@ -69,12 +72,20 @@ impl Workload {
                     workload: self,
                     data: cached.clone(),
                     cached: Some(cached),
+                    output: None,
                 }
             }
             Workload::Shuffle => Prepared {
                 workload: self,
                 data: range(12, 4_000)?,
                 cached: None,
+                output: None,
+            },
+            Workload::Write => Prepared {
+                workload: self,
+                data: range(2, 2_000)?,
+                cached: None,
+                output: None,
             },
             Workload::Spill => {
                 let cached = range(12, 40_000)?.persist(StorageLevel::MemoryAndDisk, 1);
@@ -83,6 +94,7 @@ impl Workload {
                     workload: self,
                     data: cached.clone(),
                     cached: Some(cached),
+                    output: None,
                 }
             }
             Workload::LogReg | Workload::KMeans => {
@@ -100,6 +112,7 @@ impl Workload {
                     workload: self,
                     data: data.clone(),
                     cached: Some(data),
+                    output: None,
                 }
             }
         };
@@ -124,6 +137,8 @@ pub struct Prepared {
     pub data: Dataset,
     /// The persisted dataset, if the workload caches one (its blocks are `rdd_<id>_<p>`).
     pub cached: Option<Dataset>,
+    /// Where [`Workload::Write`] writes (set by the harness).
+    pub output: Option<PathBuf>,
 }
 
 /// A result reduced to what is compared: row count, a checksum and the exact bits of every
@@ -221,6 +236,30 @@ impl Prepared {
                     "group counts add up to {counted} rows, the input has {input}"
                 );
                 batch_outcome(&batch, vec![counted])
+            }
+            Workload::Write => {
+                let out = self.output.as_ref().context("no output path")?;
+                self.data
+                    .map_batches("cinder.delay", &400u64)?
+                    .write(out, FileFormat::Parquet)
+                    .context("parquet write")?;
+                let mut names: Vec<PathBuf> = std::fs::read_dir(out)?
+                    .map(|e| e.map(|e| e.path()))
+                    .collect::<std::io::Result<_>>()?;
+                names.sort();
+                anyhow::ensure!(
+                    names.iter().any(|p| p.ends_with("_SUCCESS")),
+                    "no _SUCCESS in {}",
+                    out.display()
+                );
+                let mut bytes = Vec::new();
+                for name in &names {
+                    bytes.extend(std::fs::read(name)?);
+                }
+                Ok(Outcome::from_bits(
+                    names.len() as u64,
+                    vec![fnv1a(bytes.iter().copied())],
+                ))
             }
             Workload::LogReg => {
                 let slow = self.data.map_batches("cinder.delay", &20u64)?;
