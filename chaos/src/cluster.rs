@@ -123,3 +123,52 @@ pub fn scan_for_panics(dir: &Path) -> Result<Vec<String>> {
     }
     Ok(found)
 }
+
+/// The argument that turns the harness executable into its watchdog.
+pub const WATCHDOG_MARKER: &str = "__cinder-chaos-watchdog";
+
+/// A helper process that outlives a harness killed with SIGKILL: when its parent is gone it
+/// sends SIGCONT to its process group (the harness's, which the daemons share), so a worker
+/// the harness had SIGSTOPped wakes up, sees its launcher gone and exits like every other
+/// daemon. Killed and reaped when dropped.
+pub struct Watchdog(Option<std::process::Child>);
+
+impl Watchdog {
+    /// Starts the watchdog from the harness executable.
+    pub fn spawn() -> Result<Self> {
+        let exe = std::env::current_exe().context("the harness executable")?;
+        let child = std::process::Command::new(exe)
+            .arg(WATCHDOG_MARKER)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("spawning the watchdog")?;
+        Ok(Self(Some(child)))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// If this process was started as the watchdog, runs it and exits; otherwise returns.
+pub fn maybe_run_watchdog() {
+    if std::env::args().nth(1).as_deref() != Some(WATCHDOG_MARKER) {
+        return;
+    }
+    // SAFETY: getppid and kill have no memory-safety preconditions.
+    let parent = unsafe { libc::getppid() };
+    while unsafe { libc::getppid() } == parent {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The harness is gone: wake anything it left stopped (harmless for running processes).
+    unsafe {
+        libc::kill(0, libc::SIGCONT);
+    }
+    std::process::exit(0);
+}

@@ -92,6 +92,7 @@ fn parse_duration(s: &str) -> Result<Duration> {
 
 fn main() {
     cinder::daemon::maybe_run_daemon();
+    cinder_chaos::cluster::maybe_run_watchdog();
     match real_main() {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),
@@ -123,6 +124,8 @@ fn real_main() -> Result<bool> {
         .unwrap_or_else(|| temp.as_ref().expect("temp dir").path().to_path_buf());
     std::fs::create_dir_all(&base)?;
     let exe = std::env::current_exe().context("the harness executable")?;
+    // Wakes SIGSTOPped workers should this process be killed (they then exit on their own).
+    let _watchdog = cinder_chaos::cluster::Watchdog::spawn()?;
     let mut harness = Harness::new(base.clone(), exe);
     let started = Instant::now();
     let mut runs: Vec<RunReport> = Vec::new();
