@@ -213,26 +213,7 @@ impl LinearRegression {
         } else {
             y_mean.abs()
         };
-        let inv_std: Vec<f64> = std
-            .iter()
-            .map(|s| if *s > 0.0 { 1.0 / s } else { 0.0 })
-            .collect();
-        let effective = self.reg_param / y_std;
-        let (l1w, l2w) = (
-            self.elastic_net_param * effective,
-            (1.0 - self.elastic_net_param) * effective,
-        );
-        let penalty = |j: usize, weight: f64, power: i32| {
-            if self.standardization {
-                weight
-            } else if std[j] > 0.0 {
-                weight / std[j].powi(power)
-            } else {
-                0.0
-            }
-        };
-        let l2: Vec<f64> = (0..d).map(|j| penalty(j, l2w, 2)).collect();
-        let l1: Vec<f64> = (0..d).map(|j| penalty(j, l1w, 1)).collect();
+        let (inv_std, l1w, l1, l2) = self.penalties(&std, y_std);
         let config = OptimConfig {
             max_iter: self.max_iter,
             tol: self.tol,
@@ -284,6 +265,33 @@ impl LinearRegression {
         self.finish(data, coefficients, intercept, history)
     }
 
+    /// `1/σ` per feature, the effective L1 weight, and the per-coordinate L1 and L2 weights:
+    /// Spark's penalty `regParam / σ_y` on the standardized coefficients (per-feature `1/σ`,
+    /// `1/σ²` without `standardization`).
+    fn penalties(&self, std: &[f64], y_std: f64) -> (Vec<f64>, f64, Vec<f64>, Vec<f64>) {
+        let inv_std: Vec<f64> = std
+            .iter()
+            .map(|s| if *s > 0.0 { 1.0 / s } else { 0.0 })
+            .collect();
+        let effective = self.reg_param / y_std;
+        let (l1w, l2w) = (
+            self.elastic_net_param * effective,
+            (1.0 - self.elastic_net_param) * effective,
+        );
+        let penalty = |j: usize, weight: f64, power: i32| {
+            if self.standardization {
+                weight
+            } else if std[j] > 0.0 {
+                weight / std[j].powi(power)
+            } else {
+                0.0
+            }
+        };
+        let l2 = (0..std.len()).map(|j| penalty(j, l2w, 2)).collect();
+        let l1 = (0..std.len()).map(|j| penalty(j, l1w, 1)).collect();
+        (inv_std, l1w, l1, l2)
+    }
+
     /// The `normal` solver: one pass of sufficient statistics, then the same standardized
     /// objective solved on the driver (Cholesky for L2, OWL-QN with an L1 part). Like
     /// Spark's `WeightedLeastSquares`, it scales by population standard deviations.
@@ -305,27 +313,9 @@ impl LinearRegression {
         let std: Vec<f64> = (0..d)
             .map(|j| pop(summary.sum[j], summary.sum_sq[j]))
             .collect();
-        let inv_std: Vec<f64> = std
-            .iter()
-            .map(|s| if *s > 0.0 { 1.0 / s } else { 0.0 })
-            .collect();
         let y_pop = pop(summary.label_sum, summary.label_sq_sum);
         let y_std = if y_pop > 0.0 { y_pop } else { y_mean.abs() };
-        let effective = self.reg_param / y_std;
-        let (l1w, l2w) = (
-            self.elastic_net_param * effective,
-            (1.0 - self.elastic_net_param) * effective,
-        );
-        let penalty = |j: usize, weight: f64, power: i32| {
-            if self.standardization {
-                weight
-            } else if std[j] > 0.0 {
-                weight / std[j].powi(power)
-            } else {
-                0.0
-            }
-        };
-        let l2: Vec<f64> = (0..d).map(|j| penalty(j, l2w, 2)).collect();
+        let (inv_std, l1w, l1, l2) = self.penalties(&std, y_std);
         let a = DMatrix::from_fn(d, d, |j, k| {
             (gram.xx[j * d + k] / w - c * mean[j] * mean[k]) * inv_std[j] * inv_std[k]
         });
@@ -352,7 +342,6 @@ impl LinearRegression {
             };
             (solution.as_slice().to_vec(), history)
         } else {
-            let l1: Vec<f64> = (0..d).map(|j| penalty(j, l1w, 1)).collect();
             let config = OptimConfig {
                 l1,
                 ..config.clone()
