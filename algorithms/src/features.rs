@@ -220,6 +220,21 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// The feature columns when they are separate dense columns (column-wise kernels).
+    pub fn dense_columns(&self) -> Option<&[Cow<'a, [f64]>]> {
+        match &self.kind {
+            Kind::Columns(cols) => Some(cols),
+            _ => None,
+        }
+    }
+
+    /// Every row's weight.
+    pub fn weights(&self) -> Vec<f64> {
+        self.weights
+            .clone()
+            .unwrap_or_else(|| vec![1.0; self.len()])
+    }
+
     /// `Σ_j coef[j] * scale[j] * x_j` for row `i`.
     #[inline]
     pub fn dot_scaled(&self, i: usize, coef: &[f64], scale: &[f64]) -> f64 {
