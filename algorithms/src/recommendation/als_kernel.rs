@@ -139,22 +139,28 @@ impl Aggregator for Solve {
             let Some(y) = a.fixed.get(&other) else {
                 continue;
             };
-            let y = DVector::from_column_slice(y);
             let entry = systems
                 .entry(id)
                 .or_insert_with(|| (DMatrix::zeros(k, k), DVector::zeros(k), 0.0));
-            if a.implicit {
+            // In-place rank-1 updates: no allocation per rating.
+            let (weight, target, counts) = if a.implicit {
                 let c1 = a.alpha * r.abs();
-                entry.0 += c1 * &y * y.transpose();
                 if r > 0.0 {
-                    entry.1 += (1.0 + c1) * &y;
-                    entry.2 += 1.0;
+                    (c1, 1.0 + c1, 1.0)
+                } else {
+                    (c1, 0.0, 0.0)
                 }
             } else {
-                entry.0 += &y * y.transpose();
-                entry.1 += r * &y;
-                entry.2 += 1.0;
+                (1.0, r, 1.0)
+            };
+            for p in 0..k {
+                let wp = weight * y[p];
+                for q in 0..k {
+                    entry.0[(p, q)] += wp * y[q];
+                }
+                entry.1[p] += target * y[p];
             }
+            entry.2 += counts;
         }
         for (id, (mut ata, atb, n)) in systems {
             if a.implicit {
