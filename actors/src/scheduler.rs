@@ -560,7 +560,10 @@ impl Scheduler {
     }
 
     /// A worker was lost: its map outputs are forgotten and its running tasks fail with
-    /// [`TaskError::WorkerLost`].
+    /// [`TaskError::WorkerLost`]. Running tasks elsewhere that read a shuffle it held map
+    /// outputs of fail (uncounted) with [`TaskError::MapOutputLost`] and run again once the
+    /// outputs are recomputed, instead of waiting for their fetches from the dead process to
+    /// time out (found by cinder-chaos `kill-restart`).
     pub fn worker_lost(&mut self, now_ms: u64, worker: &str) -> Vec<JobOutcome> {
         let held: Vec<(DatasetId, u32)> = self
             .map_outputs
@@ -572,32 +575,43 @@ impl Scheduler {
                     .map(move |(m, _)| (*s, *m))
             })
             .collect();
+        let mut lost_reads: BTreeMap<DatasetId, u32> = BTreeMap::new();
         for (shuffle, map) in held {
+            lost_reads.entry(shuffle).or_insert(map);
             self.forget_output(shuffle, map, worker);
         }
-        let lost: Vec<u64> = self
-            .jobs
-            .values()
-            .flat_map(|j| &j.stages)
-            .flat_map(|s| s.tasks.values())
-            .filter_map(|t| match &t.state {
-                SlotState::Running {
+        let mut lost: Vec<(u64, TaskError)> = Vec::new();
+        for stage in self.jobs.values().flat_map(|j| &j.stages) {
+            let reads_lost = stage
+                .parents
+                .iter()
+                .find_map(|p| lost_reads.get(p).map(|m| (*p, *m)));
+            for task in stage.tasks.values() {
+                let SlotState::Running {
                     worker: w,
                     attempt_id,
-                } if w == worker => Some(*attempt_id),
-                _ => None,
-            })
-            .collect();
-        lost.into_iter()
-            .filter_map(|attempt| {
-                self.task_failed(
-                    now_ms,
-                    attempt,
-                    TaskError::WorkerLost {
+                } = &task.state
+                else {
+                    continue;
+                };
+                if w == worker {
+                    let error = TaskError::WorkerLost {
                         worker: worker.to_string(),
-                    },
-                )
-            })
+                    };
+                    lost.push((*attempt_id, error));
+                } else if let Some((shuffle, map_partition)) = reads_lost {
+                    let error = TaskError::MapOutputLost {
+                        shuffle,
+                        map_partition,
+                        worker: worker.to_string(),
+                        message: format!("{worker} was lost"),
+                    };
+                    lost.push((*attempt_id, error));
+                }
+            }
+        }
+        lost.into_iter()
+            .filter_map(|(attempt, error)| self.task_failed(now_ms, attempt, error))
             .collect()
     }
 

@@ -460,6 +460,60 @@ mod tests {
         eprintln!("{seeds} seeds in {:?}: {total:?}", start.elapsed());
     }
 
+    struct AllAlive;
+
+    impl Placement for AllAlive {
+        fn preferred(&self, _spec: &JobSpec, _d: DatasetId, _p: u32) -> Vec<String> {
+            Vec::new()
+        }
+        fn replicas(&self, _worker: &str) -> Vec<(String, String)> {
+            Vec::new()
+        }
+        fn address(&self, worker: &str) -> Option<String> {
+            Some(format!("{worker}:1"))
+        }
+    }
+
+    /// Found by `kill-restart`: a reduce task reading map outputs of a worker that died kept
+    /// waiting for its fetch to time out (10 s) after the master knew the worker was lost.
+    #[test]
+    fn readers_of_a_lost_workers_map_outputs_run_again_at_once() {
+        let mut s = Scheduler::new(SchedulerConfig {
+            locality_wait_ms: 0,
+            ..Default::default()
+        });
+        assert!(s.submit(0, 1, job(2, 1)).is_none());
+        let slots = |ws: &[&str]| -> BTreeMap<String, usize> {
+            ws.iter().map(|w| (w.to_string(), 1)).collect()
+        };
+        let maps = s.launches(0, &mut slots(&["a", "b"]), &AllAlive);
+        assert_eq!(maps.len(), 2);
+        for l in &maps {
+            assert!(s
+                .task_succeeded(l.spec.attempt_id, &l.worker, TaskOutput::Unit)
+                .is_none());
+        }
+        let reduce = s.launches(1, &mut slots(&["b"]), &AllAlive);
+        assert_eq!(reduce.len(), 1);
+        assert_eq!(s.running_on("b"), 1);
+        assert!(s.worker_lost(2, "a").is_empty());
+        assert_eq!(s.running_on("b"), 0, "the reader on b was stopped waiting");
+        let late = s.task_succeeded(reduce[0].spec.attempt_id, "b", TaskOutput::Count(9));
+        assert!(late.is_none(), "its late answer is ignored");
+        // The lost map output runs again on b, then the reduce, and the job finishes.
+        let again = s.launches(3, &mut slots(&["b"]), &AllAlive);
+        assert_eq!(again.len(), 1);
+        assert!(s
+            .task_succeeded(again[0].spec.attempt_id, "b", TaskOutput::Unit)
+            .is_none());
+        let reduce = s.launches(4, &mut slots(&["b"]), &AllAlive);
+        let done = s.task_succeeded(reduce[0].spec.attempt_id, "b", TaskOutput::Count(1));
+        assert!(
+            matches!(done, Some(JobOutcome::Finished { .. })),
+            "{done:?}"
+        );
+    }
+
     #[test]
     fn a_seed_replays_identically() {
         for seed in [1, 2, 99] {
