@@ -4,6 +4,8 @@
 //! that the results equal a fault-free run bit for bit. [`sim`] is the second, deterministic
 //! level: the scheduler and membership driven with virtual workers and a virtual clock.
 
+#![warn(missing_docs)]
+
 pub mod cluster;
 pub mod harness;
 pub mod proxy;
