@@ -153,12 +153,12 @@ impl Aggregator for Solve {
             } else {
                 (1.0, r, 1.0)
             };
-            for p in 0..k {
-                let wp = weight * y[p];
-                for q in 0..k {
-                    entry.0[(p, q)] += wp * y[q];
+            for (p, yp) in y.iter().enumerate().take(k) {
+                let wp = weight * yp;
+                for (q, yq) in y.iter().enumerate().take(k) {
+                    entry.0[(p, q)] += wp * yq;
                 }
-                entry.1[p] += target * y[p];
+                entry.1[p] += target * yp;
             }
             entry.2 += counts;
         }
