@@ -385,19 +385,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
             predicted = predicted.filter("ml.not_nan", "prediction")?;
         }
         let out_ds = predicted.select(&["user", "item", "rating", "prediction"]);
-        return match &args.out {
-            Some(out) => {
-                let format = if out.extension().is_some_and(|e| e == "csv") {
-                    FileFormat::Csv
-                } else {
-                    FileFormat::Parquet
-                };
-                out_ds.write(out, format)?;
-                println!("predictions written to {}", out.display());
-                Ok(())
-            }
-            None => print_predictions(&out_ds),
-        };
+        return emit(&out_ds, args.out.as_deref());
     }
     let (data, _) = load(&cx, &args.input)?;
     let (predicted, label) = match metadata.algorithm.as_str() {
@@ -432,20 +420,24 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         keep.push("probability");
     }
     keep.push("prediction");
-    let out_ds = predicted.select(&keep);
-    match &args.out {
+    emit(&predicted.select(&keep), args.out.as_deref())
+}
+
+/// Writes predictions to `out` (CSV when it ends in `.csv`, else Parquet), or prints them.
+fn emit(predictions: &Dataset, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    match out {
         Some(out) => {
             let format = if out.extension().is_some_and(|e| e == "csv") {
                 FileFormat::Csv
             } else {
                 FileFormat::Parquet
             };
-            out_ds.write(out, format)?;
+            predictions.write(out, format)?;
             println!("predictions written to {}", out.display());
+            Ok(())
         }
-        None => print_predictions(&out_ds)?,
+        None => print_predictions(predictions),
     }
-    Ok(())
 }
 
 fn print_predictions(ds: &Dataset) -> anyhow::Result<()> {

@@ -61,6 +61,20 @@ fn flag(case: &Value, name: &str) -> bool {
     case["params"][name].as_bool().unwrap_or(true)
 }
 
+/// The estimator of a recorded case at converged settings.
+fn converged_logistic(case: &Value, family: Family) -> LogisticRegression {
+    LogisticRegression {
+        max_iter: 1000,
+        tol: 1e-12,
+        reg_param: param(case, "regParam").unwrap(),
+        elastic_net_param: param(case, "elasticNetParam").unwrap(),
+        standardization: flag(case, "standardization"),
+        fit_intercept: flag(case, "fitIntercept"),
+        family,
+        ..LogisticRegression::default()
+    }
+}
+
 #[test]
 fn logistic_regression_agrees_with_spark() {
     let cx = local_context("ml-logistic", 2);
@@ -72,18 +86,9 @@ fn logistic_regression_agrees_with_spark() {
         "lr_binomial_l1_nointercept",
     ] {
         let case = &refs[name];
-        let model = LogisticRegression {
-            max_iter: 1000,
-            tol: 1e-12,
-            reg_param: param(case, "regParam").unwrap(),
-            elastic_net_param: param(case, "elasticNetParam").unwrap(),
-            standardization: flag(case, "standardization"),
-            fit_intercept: flag(case, "fitIntercept"),
-            family: Family::Binomial,
-            ..LogisticRegression::default()
-        }
-        .fit(&binary)
-        .unwrap();
+        let model = converged_logistic(case, Family::Binomial)
+            .fit(&binary)
+            .unwrap();
         close(
             name,
             "coefficients",
@@ -119,17 +124,9 @@ fn logistic_regression_agrees_with_spark() {
         "lr_multinomial_l2_nostd",
     ] {
         let case = &refs[name];
-        let model = LogisticRegression {
-            max_iter: 1000,
-            tol: 1e-12,
-            reg_param: param(case, "regParam").unwrap(),
-            elastic_net_param: param(case, "elasticNetParam").unwrap(),
-            standardization: flag(case, "standardization"),
-            family: Family::Multinomial,
-            ..LogisticRegression::default()
-        }
-        .fit(&multi)
-        .unwrap();
+        let model = converged_logistic(case, Family::Multinomial)
+            .fit(&multi)
+            .unwrap();
         let spark: Vec<Vec<f64>> = case["coefficient_matrix"]
             .as_array()
             .unwrap()
