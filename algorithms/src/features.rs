@@ -118,22 +118,7 @@ impl<'a> Rows<'a> {
             Some(w) => Some(numeric_column(batch, w)?),
             None => None,
         };
-        let (kind, size) = match &spec.features {
-            FeatureCols::Columns(names) => {
-                let cols = names
-                    .iter()
-                    .map(|n| column_values(batch, n))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let size = cols.len();
-                (Kind::Columns(cols), size)
-            }
-            FeatureCols::Vector(name) => {
-                let column = batch
-                    .column_by_name(name)
-                    .ok_or_else(|| format!("no column {name:?}"))?;
-                vector_kind(column.as_ref(), name)?
-            }
-        };
+        let (kind, size) = feature_kind(batch, &spec.features)?;
         Ok(Self {
             labels,
             weights,
@@ -144,22 +129,7 @@ impl<'a> Rows<'a> {
 
     /// Views only the features of a batch (prediction: there may be no label column).
     pub fn new_features_only(batch: &'a RecordBatch, spec: &FeatureSpec) -> Result<Self, String> {
-        let (kind, size) = match &spec.features {
-            FeatureCols::Columns(names) => {
-                let cols = names
-                    .iter()
-                    .map(|n| column_values(batch, n))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let size = cols.len();
-                (Kind::Columns(cols), size)
-            }
-            FeatureCols::Vector(name) => {
-                let column = batch
-                    .column_by_name(name)
-                    .ok_or_else(|| format!("no column {name:?}"))?;
-                vector_kind(column.as_ref(), name)?
-            }
-        };
+        let (kind, size) = feature_kind(batch, &spec.features)?;
         Ok(Self {
             labels: vec![0.0; batch.num_rows()],
             weights: None,
@@ -241,6 +211,29 @@ impl<'a> Rows<'a> {
         let mut sum = 0.0;
         self.for_each(i, |j, v| sum += coef[j] * scale[j] * v);
         sum
+    }
+}
+
+/// How the features of a batch are stored, and the vector size.
+fn feature_kind<'a>(
+    batch: &'a RecordBatch,
+    features: &FeatureCols,
+) -> Result<(Kind<'a>, usize), String> {
+    match features {
+        FeatureCols::Columns(names) => {
+            let cols = names
+                .iter()
+                .map(|n| column_values(batch, n))
+                .collect::<Result<Vec<_>, _>>()?;
+            let size = cols.len();
+            Ok((Kind::Columns(cols), size))
+        }
+        FeatureCols::Vector(name) => {
+            let column = batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("no column {name:?}"))?;
+            vector_kind(column.as_ref(), name)
+        }
     }
 }
 
@@ -474,3 +467,35 @@ impl Aggregator for FeatureWidth {
     }
 }
 cinder_actors::register_aggregator!(FeatureWidth);
+
+/// Summarizes a dataset and refuses an empty one (or one whose weights are all zero).
+pub fn summarize<F: crate::frame::Frame>(
+    data: &F,
+    spec: &FeatureSpec,
+    depth: u32,
+) -> Result<Summary, crate::MlError> {
+    let summary = data.tree_aggregate::<Summarizer>(spec, depth)?;
+    if summary.count == 0 || summary.weight_sum <= 0.0 {
+        return Err(crate::MlError::Input(
+            "the dataset is empty (or all weights are zero)".into(),
+        ));
+    }
+    Ok(summary)
+}
+
+/// Per-feature penalty weights in the standardized space: `weight` for every feature when
+/// `standardization` is on; otherwise `weight / σ^power` (0 for constant features), which
+/// penalizes the coefficients on their original scale (Spark's semantics).
+pub fn penalty_weights(std: &[f64], weight: f64, standardization: bool, power: i32) -> Vec<f64> {
+    std.iter()
+        .map(|s| {
+            if standardization {
+                weight
+            } else if *s > 0.0 {
+                weight / s.powi(power)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}

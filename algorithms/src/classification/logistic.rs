@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::logistic_kernel::{LogisticArgs, LogisticLoss, LogisticPredictArgs};
-use crate::features::{FeatureSpec, Summarizer, Summary};
+use crate::features::{penalty_weights, summarize, FeatureSpec, Summary};
 use crate::frame::Frame;
 use crate::optim::{minimize, DiffFunction, OptimConfig};
 use crate::MlError;
@@ -179,13 +179,7 @@ impl LogisticRegression {
         progress: &mut dyn FnMut(usize, f64),
     ) -> Result<LogisticRegressionModel, MlError> {
         self.check()?;
-        let summary: Summary =
-            data.tree_aggregate::<Summarizer>(&self.columns, self.aggregation_depth)?;
-        if summary.count == 0 || summary.weight_sum <= 0.0 {
-            return Err(MlError::Input(
-                "the dataset is empty (or all weights are zero)".into(),
-            ));
-        }
+        let summary: Summary = summarize(data, &self.columns, self.aggregation_depth)?;
         if summary.non_class_labels > 0 {
             return Err(MlError::Input(format!(
                 "{} labels are not class indices 0, 1, 2, ...",
@@ -217,22 +211,13 @@ impl LogisticRegression {
             self.elastic_net_param * self.reg_param,
             (1.0 - self.elastic_net_param) * self.reg_param,
         );
-        let per_feature = |j: usize, weight: f64, power: i32| {
-            if self.standardization {
-                weight
-            } else if std[j] > 0.0 {
-                weight / std[j].powi(power)
-            } else {
-                0.0
-            }
-        };
+        let l2_features = penalty_weights(&std, l2w, self.standardization, 2);
+        let l1_features = penalty_weights(&std, l1w, self.standardization, 1);
         let mut l2 = vec![0.0; n_params];
         let mut l1 = vec![0.0; n_params];
         for k in 0..sets {
-            for j in 0..d {
-                l2[k * d + j] = per_feature(j, l2w, 2);
-                l1[k * d + j] = per_feature(j, l1w, 1);
-            }
+            l2[k * d..(k + 1) * d].copy_from_slice(&l2_features);
+            l1[k * d..(k + 1) * d].copy_from_slice(&l1_features);
         }
         let mut x0 = vec![0.0; n_params];
         if self.fit_intercept {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::linear_kernel::{GramMatrix, LeastSquaresArgs, LeastSquaresLoss, LinearPredictArgs};
 use crate::classification::logistic::TrainingSummary;
 use crate::evaluation::{RegressionEvaluator, RegressionMetrics};
-use crate::features::{FeatureSpec, Summarizer, Summary};
+use crate::features::{penalty_weights, summarize, FeatureSpec, Summary};
 use crate::frame::Frame;
 use crate::optim::{minimize, DiffFunction, OptimConfig};
 use crate::MlError;
@@ -193,13 +193,7 @@ impl LinearRegression {
         progress: &mut dyn FnMut(usize, f64),
     ) -> Result<LinearRegressionModel, MlError> {
         self.check()?;
-        let summary: Summary =
-            data.tree_aggregate::<Summarizer>(&self.columns, self.aggregation_depth)?;
-        if summary.count == 0 || summary.weight_sum <= 0.0 {
-            return Err(MlError::Input(
-                "the dataset is empty (or all weights are zero)".into(),
-            ));
-        }
+        let summary: Summary = summarize(data, &self.columns, self.aggregation_depth)?;
         let d = summary.num_features();
         let (mean, std) = (summary.mean(), summary.std());
         let (y_mean, raw_y_std) = (summary.label_mean(), summary.label_std());
@@ -278,17 +272,8 @@ impl LinearRegression {
             self.elastic_net_param * effective,
             (1.0 - self.elastic_net_param) * effective,
         );
-        let penalty = |j: usize, weight: f64, power: i32| {
-            if self.standardization {
-                weight
-            } else if std[j] > 0.0 {
-                weight / std[j].powi(power)
-            } else {
-                0.0
-            }
-        };
-        let l2 = (0..std.len()).map(|j| penalty(j, l2w, 2)).collect();
-        let l1 = (0..std.len()).map(|j| penalty(j, l1w, 1)).collect();
+        let l2 = penalty_weights(std, l2w, self.standardization, 2);
+        let l1 = penalty_weights(std, l1w, self.standardization, 1);
         (inv_std, l1w, l1, l2)
     }
 
