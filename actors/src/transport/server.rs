@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::wire::{
-    read_frame, write_frame, FrameError, Hello, HelloReply, PeerRole, MAX_FRAME_BYTES,
+    read_frame, write_frame, FrameError, Hello, HelloReply, PeerRole, RequestKind, MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
 };
 
@@ -58,7 +58,7 @@ impl StreamIo {
 /// A request handler served over QUIC.
 pub trait Service: Send + Sync + 'static {
     /// The request enum this service decodes from each stream's first frame.
-    type Request: DeserializeOwned + std::fmt::Debug + Send + 'static;
+    type Request: DeserializeOwned + RequestKind + Send + 'static;
 
     /// The name given in hello replies (`master`, a worker id).
     fn name(&self) -> String;
@@ -204,9 +204,9 @@ async fn serve_stream<S: Service>(service: &S, peer: &PeerInfo, mut io: StreamIo
             return;
         }
     };
-    let span = tracing::debug_span!("request", kind = request_kind(&request));
+    let span = tracing::debug_span!("request", kind = request.kind());
     async {
-        debug!(?request, "request");
+        debug!("request");
         match service.handle(peer, request, &mut io).await {
             Ok(()) => {
                 let _ = io.send.finish();
@@ -219,13 +219,4 @@ async fn serve_stream<S: Service>(service: &S, peer: &PeerInfo, mut io: StreamIo
     }
     .instrument(span)
     .await
-}
-
-/// The variant name of a request's debug form, for span fields.
-fn request_kind<T: std::fmt::Debug>(request: &T) -> String {
-    let text = format!("{request:?}");
-    text.split(|c: char| !c.is_alphanumeric() && c != '_')
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }

@@ -471,6 +471,40 @@ pub enum WorkerResponse {
     },
 }
 
+/// A request's variant name, for log spans (without formatting its payload).
+pub trait RequestKind {
+    /// The variant name.
+    fn kind(&self) -> &'static str;
+}
+
+impl RequestKind for MasterRequest {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::RegisterWorker { .. } => "RegisterWorker",
+            Self::Heartbeat { .. } => "Heartbeat",
+            Self::BlockUpdate { .. } => "BlockUpdate",
+            Self::LocateBlock { .. } => "LocateBlock",
+            Self::Status => "Status",
+            Self::RunJob(_) => "RunJob",
+            Self::Unpersist { .. } => "Unpersist",
+        }
+    }
+}
+
+impl RequestKind for WorkerRequest {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Ping => "Ping",
+            Self::PutBlock { .. } => "PutBlock",
+            Self::GetBlock { .. } => "GetBlock",
+            Self::FetchBlock { .. } => "FetchBlock",
+            Self::RemoveBlock { .. } => "RemoveBlock",
+            Self::RunTask(_) => "RunTask",
+            Self::CorruptBlock { .. } => "CorruptBlock",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

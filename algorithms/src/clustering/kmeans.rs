@@ -204,7 +204,6 @@ impl KMeans {
         };
         let mut centers = self.initialize(data, &base)?;
         let mut iterations = 0;
-        let mut cost = f64::INFINITY;
         while iterations < self.max_iter {
             let args = KMeansArgs {
                 centers: centers.clone(),
@@ -228,8 +227,7 @@ impl KMeans {
                     }
                 }
             }
-            cost = a.cost;
-            progress(iterations, cost);
+            progress(iterations, a.cost);
             centers = next;
             if converged {
                 break;
@@ -240,7 +238,6 @@ impl KMeans {
             ..base
         };
         let final_cost = data.tree_aggregate::<Assign>(&args, 2)?.cost;
-        let _ = cost;
         Ok(KMeansModel {
             centers,
             cost: final_cost,
