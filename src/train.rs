@@ -17,13 +17,32 @@ use cinder_algorithms::{FeatureCols, FeatureSpec};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-fn connect(placement: &Placement) -> anyhow::Result<Context> {
+fn connect(placement: &Placement, app_name: &str) -> anyhow::Result<Context> {
     match (&placement.cluster, &placement.master) {
-        (Some(dir), Some(master)) => {
-            Context::connect(master, dir).with_context(|| format!("connecting to {master}"))
+        (Some(dir), Some(master)) => Context::connect_named(master, dir, app_name)
+            .with_context(|| format!("connecting to {master}")),
+        _ => {
+            let builder = cinder::LocalCluster::builder().workers(placement.workers);
+            Context::local_named(builder, app_name).context("starting the embedded cluster")
         }
-        _ => Context::local(placement.workers).context("starting the embedded cluster"),
     }
+}
+
+/// Runs `body` as one application: whatever it cached is released when it ends, on success
+/// and on error (the context's drop ends the application, which drops its blocks and shuffle
+/// outputs on every worker); an error ends it `failed`.
+fn as_application<T>(
+    placement: &Placement,
+    app_name: &str,
+    body: impl FnOnce(&Context) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let cx = connect(placement, app_name)?;
+    let result = body(&cx);
+    if result.is_err() {
+        cx.mark_failed();
+    }
+    drop(cx);
+    result
 }
 
 fn format_of(input: &DataArgs) -> DataFormat {
@@ -131,7 +150,15 @@ fn progress_bar(quiet: bool) -> ProgressBar {
 
 /// `cinder train ALGO ...`.
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
-    let cx = connect(&args.placement)?;
+    let algorithm = clap::ValueEnum::to_possible_value(&args.algorithm).map_or_else(
+        || format!("{:?}", args.algorithm),
+        |v| v.get_name().to_string(),
+    );
+    let name = format!("cinder train {algorithm}");
+    as_application(&args.placement, &name, |cx| train_in(cx, args))
+}
+
+fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
     if args.algorithm == Algorithm::Als {
         return train_als(&cx, args);
     }
@@ -376,7 +403,15 @@ fn logistic_output(model: &LogisticRegressionModel) -> (serde_json::Value, Strin
 /// `cinder predict --model DIR --data PATH [--out PATH]`.
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     let (metadata, _) = load_any(&args.model)?;
-    let cx = connect(&args.placement)?;
+    let name = format!("cinder predict {}", metadata.algorithm);
+    as_application(&args.placement, &name, |cx| predict_in(cx, args, &metadata))
+}
+
+fn predict_in(
+    cx: &Context,
+    args: &PredictArgs,
+    metadata: &cinder_algorithms::persistence::Metadata,
+) -> anyhow::Result<()> {
     if metadata.algorithm == "als" {
         let model = AlsModel::load(&args.model)?;
         let (ratings, _) = load_ratings(&cx, &args.input)?;

@@ -184,6 +184,13 @@ pub enum TaskError {
         /// Why.
         message: String,
     },
+    /// The job was cancelled (its application ended or was killed, or no worker was alive
+    /// for too long).
+    #[error("cancelled: {reason}")]
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
     /// A bug or unexpected state.
     #[error("internal: {message}")]
     Internal {
@@ -197,7 +204,10 @@ impl TaskError {
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self,
-            Self::MissingFunction { .. } | Self::UserFunction { .. } | Self::BadInput { .. }
+            Self::MissingFunction { .. }
+                | Self::UserFunction { .. }
+                | Self::BadInput { .. }
+                | Self::Cancelled { .. }
         )
     }
 
