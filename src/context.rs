@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     jobs_running: Arc<AtomicUsize>,
     /// Set when the driver ends with an error (the application ends `failed`).
     failed: AtomicBool,
+    /// Set once the application was released (by the context's drop or the last dataset's).
+    released: AtomicBool,
     /// Why the master no longer runs the application (lease lost, killed), once known.
     gone: Arc<Mutex<Option<String>>>,
     /// Stops the lease renewal task.
@@ -162,6 +164,7 @@ impl Context {
                 shutdown_key,
                 jobs_running,
                 failed: AtomicBool::new(false),
+                released: AtomicBool::new(false),
                 gone,
                 lease_stop: Mutex::new(Some(stop_tx)),
             }),
@@ -358,6 +361,9 @@ impl Inner {
         self.jobs_running.fetch_add(1, Ordering::Relaxed);
         let result = self.run_job_inner(spec);
         self.jobs_running.fetch_sub(1, Ordering::Relaxed);
+        if result.is_err() {
+            crate::shutdown::hold_if_interrupted();
+        }
         result
     }
 
@@ -402,6 +408,9 @@ impl Inner {
     /// Ends the application on the master (bounded): its jobs are cancelled and its blocks
     /// dropped everywhere at once.
     fn release(&self) {
+        if self.released.swap(true, Ordering::SeqCst) {
+            return;
+        }
         crate::shutdown::forget_app(self.shutdown_key);
         if let Some(stop) = self.lease_stop.lock().expect("lease lock").take() {
             let _ = stop.send(());

@@ -37,4 +37,5 @@ pub use context::Context;
 pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use local::{LocalCluster, LocalClusterBuilder};
+pub use shutdown::hold_if_interrupted;
 pub use sources::{CsvOptions, LibSvmOptions};

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            cinder::hold_if_interrupted();
             eprintln!("error: {}", error_chain(&e));
             ExitCode::from(1)
         }

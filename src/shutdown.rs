@@ -155,8 +155,22 @@ impl Signals {
     }
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// While an interrupt is being handled, blocks the calling thread for good (the handler ends
+/// the process with `128 + signal`): a job that fails because the interrupt stopped its
+/// cluster must not race the handler to report an error and exit 1.
+pub fn hold_if_interrupted() {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// Releases, stops, removes, exits.
 fn interrupted(signal: i32) -> ! {
+    INTERRUPTED.store(true, Ordering::SeqCst);
     let (apps, clusters) = {
         let mut registry = registry().lock().unwrap_or_else(|p| p.into_inner());
         (

@@ -80,6 +80,10 @@ pub fn to_table(status: &ClusterStatus) -> String {
             format!("{} ago", human_ms(w.last_heartbeat_ms))
         );
     }
+    if !status.applications.is_empty() {
+        out.push('\n');
+        out.push_str(&applications_table(status));
+    }
     out
 }
 

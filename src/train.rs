@@ -160,9 +160,9 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
 
 fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
     if args.algorithm == Algorithm::Als {
-        return train_als(&cx, args);
+        return train_als(cx, args);
     }
-    let (data, spec) = load(&cx, &args.input)?;
+    let (data, spec) = load(cx, &args.input)?;
     let bar = progress_bar(false);
     bar.set_message("computing statistics");
     let mut on_iter =
@@ -414,7 +414,7 @@ fn predict_in(
 ) -> anyhow::Result<()> {
     if metadata.algorithm == "als" {
         let model = AlsModel::load(&args.model)?;
-        let (ratings, _) = load_ratings(&cx, &args.input)?;
+        let (ratings, _) = load_ratings(cx, &args.input)?;
         let mut predicted = model.transform(&ratings)?;
         if model.params.cold_start_strategy == ColdStartStrategy::Drop {
             predicted = predicted.filter("ml.not_nan", "prediction")?;
@@ -422,7 +422,7 @@ fn predict_in(
         let out_ds = predicted.select(&["user", "item", "rating", "prediction"]);
         return emit(&out_ds, args.out.as_deref());
     }
-    let (data, _) = load(&cx, &args.input)?;
+    let (data, _) = load(cx, &args.input)?;
     let (predicted, label) = match metadata.algorithm.as_str() {
         "logistic-regression" => {
             let model = LogisticRegressionModel::load(&args.model)?;

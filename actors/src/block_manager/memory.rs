@@ -185,7 +185,11 @@ mod tests {
             even.insert(block("b", n), bytes(10), StorageLevel::MemoryAndDisk);
         }
         let (v, _, _) = even.pop_victim(&block("b", 5), 10, 100).unwrap();
-        assert_eq!(v, block("b", 0), "b is at its share: it evicts its own block");
+        assert_eq!(
+            v,
+            block("b", 0),
+            "b is at its share: it evicts its own block"
+        );
         let (v, _, _) = even.pop_victim(&block("a", 5), 10, 100).unwrap();
         assert_eq!(v, block("a", 0));
         // Blocks without an application fall back to plain LRU.
