@@ -360,3 +360,106 @@ fn interrupted_embedded_runs_leave_no_process_and_no_directory() {
         );
     }
 }
+
+#[test]
+fn jobs_fail_clearly_without_workers_and_empty_shuffles_complete() {
+    let builder = local_builder("apps-no-worker", 1).no_worker_timeout(Duration::from_secs(2));
+    let mut cx = Context::local_with(builder).unwrap();
+    // A shuffle whose parent has no partition completes (it used to wait forever).
+    let empty = range(&cx, 0, 10).repartition(3).unwrap();
+    assert_eq!(empty.count().unwrap(), 0);
+    cx.local_cluster_mut().unwrap().kill_worker(0).unwrap();
+    wait_for("the worker to be lost", Duration::from_secs(10), || {
+        let status = cx.status().ok()?;
+        status
+            .workers
+            .iter()
+            .all(|w| w.state == cinder::WorkerState::Lost)
+            .then_some(())
+    });
+    let started = std::time::Instant::now();
+    let err = range(&cx, 2, 10).count().unwrap_err().to_string();
+    assert!(err.contains("no live worker for 2 s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn the_master_refuses_malformed_lineages_and_unknown_applications() {
+    use cinder::runtime::data::plan::{DatasetNode, Lineage, Op};
+    use cinder::runtime::master::MasterClient;
+    use cinder::runtime::transport::endpoint::{client_endpoint, resolve};
+    use cinder::runtime::transport::{Credentials, TransportSettings};
+    use cinder::runtime::wire::{
+        JobSpec, MasterRequest, MasterResponse, PeerRole, TaskAction, TaskError,
+    };
+
+    let cx = local_context("apps-bad-lineage", 1);
+    let cluster = cx.local_cluster().unwrap();
+    let creds = Credentials::load(cluster.cluster_dir()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = |id: u64, op: Op| DatasetNode {
+        id,
+        name: format!("d{id}"),
+        op,
+        num_partitions: 1,
+        persist: None,
+    };
+    let submit = |lineage: Lineage| {
+        let spec = JobSpec {
+            name: "hostile".into(),
+            target: 1,
+            lineage,
+            action: TaskAction::Count,
+            partitions: vec![],
+        };
+        runtime.block_on(async {
+            let addr = resolve(cluster.master_addr()).await.unwrap();
+            let endpoint = client_endpoint(addr, &creds, &TransportSettings::default()).unwrap();
+            let client = MasterClient::connect_addr(&endpoint, addr, PeerRole::Client, "test")
+                .await
+                .unwrap();
+            let answer = client.call(&MasterRequest::RunJob(spec)).await.unwrap();
+            endpoint.close(0u32.into(), b"done");
+            answer
+        })
+    };
+    let cause = |answer: MasterResponse| match answer {
+        MasterResponse::JobFailed(e) => e.cause,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let mut cyclic = Lineage::for_app(cx.application_id());
+    cyclic
+        .nodes
+        .insert(1, node(1, Op::Union { parents: vec![2] }));
+    cyclic
+        .nodes
+        .insert(2, node(2, Op::Union { parents: vec![1] }));
+    let TaskError::BadInput { message } = cause(submit(cyclic)) else {
+        panic!("a cycle is bad input")
+    };
+    assert!(message.contains("cycle"), "{message}");
+    let mut dangling = Lineage::for_app(cx.application_id());
+    dangling
+        .nodes
+        .insert(1, node(1, Op::Union { parents: vec![7] }));
+    let TaskError::BadInput { message } = cause(submit(dangling)) else {
+        panic!("a missing parent is bad input")
+    };
+    assert!(
+        message.contains("dataset 7 is not in the lineage"),
+        "{message}"
+    );
+    let mut foreign = Lineage::for_app("app-1-0001");
+    foreign
+        .nodes
+        .insert(1, node(1, Op::Union { parents: vec![] }));
+    let TaskError::Cancelled { reason } = cause(submit(foreign)) else {
+        panic!("an unknown application is refused")
+    };
+    assert!(reason.contains("not running"), "{reason}");
+    // The master still serves its own driver.
+    assert_eq!(range(&cx, 2, 5).count().unwrap(), 10);
+}
