@@ -151,7 +151,7 @@ impl Context {
             gone.clone(),
             stop_rx,
         ));
-        tracing::info!(%app, name = %app_name, "application registered");
+        tracing::debug!(%app, name = %app_name, "application registered");
         Ok(Self {
             inner: Arc::new(Inner {
                 master,

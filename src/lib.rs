@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod cli_check;
 pub mod cli_ml;
 pub mod context;
 pub mod daemon;
