@@ -22,6 +22,7 @@ pub struct Cli {
 
 /// Every `cinder` subcommand.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Create a cluster CA and member credentials in DIR.
     Init(InitArgs),
@@ -39,6 +40,8 @@ pub enum Command {
     Train(crate::cli_ml::TrainArgs),
     /// Predict with a saved model.
     Predict(crate::cli_ml::PredictArgs),
+    /// Evaluate a saved model on data (Spark's evaluator metrics).
+    Evaluate(crate::cli_ml::EvaluateArgs),
     /// List or kill applications (one per driver).
     #[command(subcommand)]
     App(AppCommand),

@@ -158,6 +158,10 @@ pub struct TrainArgs {
     /// nonnegative (ALS).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub nonnegative: bool,
+    /// Evaluate the model on this file too (same format and columns as --data); the metrics
+    /// go to `test_metrics` in --json.
+    #[arg(long, value_name = "PATH")]
+    pub test_data: Option<PathBuf>,
     /// handleInvalid: what to do with rows holding NaN or infinity.
     #[arg(long, value_enum, default_value = "error")]
     pub handle_invalid: HandleInvalid,
@@ -179,4 +183,21 @@ pub struct PredictArgs {
     /// without it, print `row,prediction` lines.
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+}
+
+/// `cinder evaluate --model DIR --data PATH [--json]`.
+#[derive(Debug, Clone, Args)]
+pub struct EvaluateArgs {
+    /// A model directory written by `cinder train --out`.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    /// Input.
+    pub input: DataArgs,
+    #[command(flatten)]
+    /// Cluster.
+    pub placement: Placement,
+    /// Print exactly one JSON object: `{"algorithm", "metrics"}`.
+    #[arg(long)]
+    pub json: bool,
 }

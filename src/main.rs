@@ -1,6 +1,7 @@
 //! The `cinder` binary: a thin shell over the library's daemons, launcher and job API.
 
 mod commands;
+mod evaluate;
 mod train;
 
 use std::process::ExitCode;

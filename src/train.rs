@@ -10,15 +10,17 @@ use cinder::cli_ml::{
 };
 use cinder::{Context, CsvOptions, CsvType, Dataset, FileFormat, LibSvmOptions};
 use cinder_algorithms::classification::{Family, LogisticRegression, LogisticRegressionModel};
-use cinder_algorithms::clustering::{DistanceMeasure, InitMode, KMeans, KMeansModel};
+use cinder_algorithms::clustering::{DistanceMeasure, InitMode, KMeans};
 use cinder_algorithms::persistence::load_any;
 use cinder_algorithms::recommendation::als_kernel::RatingColumns;
 use cinder_algorithms::recommendation::{Als, AlsModel, ColdStartStrategy};
-use cinder_algorithms::regression::{LinearRegression, LinearRegressionModel, Solver};
+use cinder_algorithms::regression::{LinearRegression, Solver};
 use cinder_algorithms::validity::{first_non_finite, Checked};
 use cinder_algorithms::{FeatureCols, FeatureSpec};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
+
+use crate::evaluate::{metrics_on, Trained};
 
 fn connect(placement: &Placement, app_name: &str) -> anyhow::Result<Context> {
     match (&placement.cluster, &placement.master) {
@@ -34,7 +36,7 @@ fn connect(placement: &Placement, app_name: &str) -> anyhow::Result<Context> {
 /// Runs `body` as one application: whatever it cached is released when it ends, on success
 /// and on error (the context's drop ends the application, which drops its blocks and shuffle
 /// outputs on every worker); an error ends it `failed`.
-fn as_application<T>(
+pub(crate) fn as_application<T>(
     placement: &Placement,
     app_name: &str,
     body: impl FnOnce(&Context) -> anyhow::Result<T>,
@@ -120,7 +122,7 @@ fn check_finite(
 
 /// Loads the input and says where label, weight and features are. Unsupervised algorithms (`supervised` false) take every column as a
 /// feature by default (no column is set aside as a label).
-fn load_for(
+pub(crate) fn load_for(
     cx: &Context,
     input: &DataArgs,
     supervised: bool,
@@ -216,6 +218,7 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
     if args.algorithm == Algorithm::Als {
         return train_als(cx, args);
     }
+    let started = std::time::Instant::now();
     let supervised = args.algorithm != Algorithm::Kmeans;
     let (data, spec) = load_for(cx, &args.input, supervised, None)?;
     let data = check_finite(
@@ -225,11 +228,29 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
         &args.input.data,
         args.handle_invalid,
     )?;
+    let test = match &args.test_data {
+        Some(path) => {
+            let input = DataArgs {
+                data: path.clone(),
+                ..args.input.clone()
+            };
+            let (test, _) = load_for(cx, &input, supervised, None)?;
+            Some(check_finite(
+                test,
+                &spec,
+                supervised,
+                path,
+                args.handle_invalid,
+            )?)
+        }
+        None => None,
+    };
+    let loaded = started.elapsed();
     let bar = progress_bar(false);
     bar.set_message("computing statistics");
     let mut on_iter =
         |i: usize, value: f64| bar.set_message(format!("iteration {i}: objective {value:.6}"));
-    let (json, human) = match args.algorithm {
+    let (mut json, human, model) = match args.algorithm {
         Algorithm::LogisticRegression => {
             let estimator = LogisticRegression {
                 max_iter: args.max_iter.unwrap_or(100),
@@ -249,10 +270,8 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
                 ..LogisticRegression::default()
             };
             let model = estimator.fit_with_progress(&data, &mut on_iter)?;
-            if let Some(out) = &args.out {
-                model.save(out)?;
-            }
-            logistic_output(&model)
+            let (json, human) = logistic_output(&model);
+            (json, human, Trained::Logistic(model))
         }
         Algorithm::LinearRegression => {
             let estimator = LinearRegression {
@@ -272,9 +291,6 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
                 ..LinearRegression::default()
             };
             let model = estimator.fit_with_progress(&data, &mut on_iter)?;
-            if let Some(out) = &args.out {
-                model.save(out)?;
-            }
             let json = json!({
                 "coefficients": model.coefficients, "intercept": model.intercept,
                 "rmse": model.rmse, "r2": model.r2,
@@ -285,7 +301,7 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
                 "linear regression: {} coefficients, intercept {:.6}, rmse {:.6}, r2 {:.6}, {} iterations",
                 model.coefficients.len(), model.intercept, model.rmse, model.r2, model.summary.iterations
             );
-            (json, human)
+            (json, human, Trained::Linear(model))
         }
         Algorithm::Kmeans => {
             let estimator = KMeans {
@@ -307,9 +323,6 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
                 columns: spec,
             };
             let model = estimator.fit_with_progress(&data, &mut on_iter)?;
-            if let Some(out) = &args.out {
-                model.save(out)?;
-            }
             let json = json!({"centers": model.centers, "cost": model.cost, "iterations": model.iterations});
             let human = format!(
                 "k-means: {} centers, cost {:.6}, {} iterations",
@@ -317,20 +330,114 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
                 model.cost,
                 model.iterations
             );
-            (json, human)
+            (json, human, Trained::Kmeans(model))
         }
         Algorithm::Als => unreachable!("handled above"),
     };
+    let fitted = started.elapsed() - loaded;
+    bar.set_message("evaluating");
+    if json.to_string().contains("null") {
+        bail!(
+            "{}: training produced non-finite values (NaN or infinity); check the data's scale \
+             or the parameters",
+            args.input.data.display()
+        );
+    }
+    let training = metrics_on(&model, &data)?;
+    json["training_metrics"] = training.clone();
+    let tested = match &test {
+        Some(test) => {
+            let metrics = metrics_on(&model, test).with_context(|| {
+                format!(
+                    "evaluating on --test-data {}",
+                    args.test_data
+                        .as_ref()
+                        .map_or(String::new(), |p| p.display().to_string())
+                )
+            })?;
+            json["test_metrics"] = metrics.clone();
+            Some(metrics)
+        }
+        None => None,
+    };
     bar.finish_and_clear();
+    if let Some(out) = &args.out {
+        model.save(out)?;
+    }
     if args.json {
         println!("{json}");
     } else {
         println!("{human}");
+        println!("training metrics: {}", metric_line(&training));
+        if let Some(tested) = &tested {
+            println!("test metrics:     {}", metric_line(tested));
+        }
+        println!(
+            "time: load {:.2} s, fit {:.2} s, total {:.2} s",
+            loaded.as_secs_f64(),
+            fitted.as_secs_f64(),
+            started.elapsed().as_secs_f64()
+        );
         if let Some(out) = &args.out {
             println!("model saved to {}", out.display());
         }
     }
     Ok(())
+}
+
+/// Loads data to apply `model` to. The model decides how it is read: a LibSVM file with the
+/// model's numFeatures (wider data is refused: "model has 10 features, data has 692"), and
+/// CSV/Parquet columns must hold the model's features.
+pub(crate) fn load_for_model(
+    cx: &Context,
+    input: &DataArgs,
+    model: &Trained,
+    model_dir: &std::path::Path,
+) -> anyhow::Result<Dataset> {
+    let model_features = model.num_features();
+    if format_of(input) == DataFormat::Libsvm {
+        let found = cinder::runtime::data::libsvm::infer_num_features(&input.data)
+            .map_err(anyhow::Error::msg)? as usize;
+        if found > model_features {
+            bail!(
+                "{}: model has {model_features} features, data has {found} ({})",
+                input.data.display(),
+                model_dir.display()
+            );
+        }
+    }
+    let (data, _) = load_for(cx, input, model.supervised(), Some(model_features as u32))?;
+    let sample = data.take(1)?;
+    if sample.num_rows() > 0 {
+        let rows = cinder_algorithms::features::Rows::new_features_only(&sample, model.columns())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", input.data.display()))?;
+        if rows.num_features() != model_features {
+            bail!(
+                "{}: model has {model_features} features, data has {} ({})",
+                input.data.display(),
+                rows.num_features(),
+                model_dir.display()
+            );
+        }
+    }
+    Ok(data)
+}
+
+/// `name value, name value, ...` of a metrics object.
+fn metric_line(metrics: &serde_json::Value) -> String {
+    metrics
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|(k, v)| match v.as_f64() {
+                    Some(x) => format!("{k} {x:.6}"),
+                    None => format!("{k} {v}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 /// Ratings as `user`, `item`, `rating` columns (MovieLens `u::i::r::t`, CSV or Parquet).
@@ -484,66 +591,13 @@ fn predict_in(
         let out_ds = predicted.select(&["user", "item", "rating", "prediction"]);
         return emit(&out_ds, args.out.as_deref());
     }
-    // The model's feature count and columns decide how the data is read: a LibSVM file is
-    // read with the model's numFeatures (an index beyond it is an error naming the line), and
-    // CSV/Parquet columns must hold exactly the model's features.
-    let (model_features, columns) = match metadata.algorithm.as_str() {
-        "logistic-regression" => {
-            let model = LogisticRegressionModel::load(&args.model)?;
-            let n = model.coefficient_matrix.first().map_or(0, Vec::len);
-            (n, model.params.columns.clone())
-        }
-        "linear-regression" => {
-            let model = LinearRegressionModel::load(&args.model)?;
-            (model.coefficients.len(), model.params.columns.clone())
-        }
-        "kmeans" => {
-            let model = KMeansModel::load(&args.model)?;
-            let n = model.centers.first().map_or(0, Vec::len);
-            (n, model.params.columns.clone())
-        }
-        other => bail!("{}: unknown algorithm {other:?}", args.model.display()),
-    };
-    if format_of(&args.input) == DataFormat::Libsvm {
-        let found = cinder::runtime::data::libsvm::infer_num_features(&args.input.data)
-            .map_err(anyhow::Error::msg)? as usize;
-        if found > model_features {
-            bail!(
-                "{}: model has {model_features} features, data has {found} ({})",
-                args.input.data.display(),
-                args.model.display()
-            );
-        }
-    }
-    let (data, _) = load_for(cx, &args.input, true, Some(model_features as u32))?;
-    let sample = data.take(1)?;
-    if sample.num_rows() > 0 {
-        let rows = cinder_algorithms::features::Rows::new_features_only(&sample, &columns)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.data.display()))?;
-        if rows.num_features() != model_features {
-            bail!(
-                "{}: model has {model_features} features, data has {} ({})",
-                args.input.data.display(),
-                rows.num_features(),
-                args.model.display()
-            );
-        }
-    }
-    let (predicted, label) = match metadata.algorithm.as_str() {
-        "logistic-regression" => {
-            let model = LogisticRegressionModel::load(&args.model)?;
-            let label = model.params.columns.label.clone();
-            (model.transform(&data)?, label)
-        }
-        "linear-regression" => {
-            let model = LinearRegressionModel::load(&args.model)?;
-            let label = model.params.columns.label.clone();
-            (model.transform(&data)?, label)
-        }
-        _ => (
-            KMeansModel::load(&args.model)?.transform(&data)?,
-            String::new(),
-        ),
+    let model = Trained::load(&args.model, metadata)?;
+    let data = load_for_model(cx, &args.input, &model, &args.model)?;
+    let predicted = model.transform(&data)?;
+    let label = if model.supervised() {
+        model.columns().label.clone()
+    } else {
+        String::new()
     };
     let names: Vec<String> = predicted
         .take(0)?

@@ -1,0 +1,161 @@
+//! `cinder train --test-data` and `cinder evaluate` against metrics computed independently here
+//! from the model's own coefficients and the test file.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+fn rng(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+    move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64) / ((1u64 << 53) as f64)
+    }
+}
+
+/// `label,x1,x2` rows; `classify` makes the label 0/1 with some noise, else a noisy linear
+/// response.
+fn write_csv(path: &Path, rows: usize, seed: u64, classify: bool) -> Vec<(f64, [f64; 2])> {
+    let mut next = rng(seed);
+    let mut text = String::from("label,x1,x2\n");
+    let mut out = Vec::new();
+    for _ in 0..rows {
+        let x = [next() * 4.0 - 2.0, next() * 4.0 - 2.0];
+        let signal = 1.5 * x[0] - 0.8 * x[1] + 0.3;
+        let y = if classify {
+            f64::from(u8::from(signal + (next() - 0.5) * 3.0 > 0.0))
+        } else {
+            signal + (next() - 0.5)
+        };
+        text.push_str(&format!("{y},{},{}\n", x[0], x[1]));
+        out.push((y, x));
+    }
+    std::fs::write(path, text).unwrap();
+    out
+}
+
+fn train_json(args: &[&str]) -> Value {
+    let out = run_cinder(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn close(name: &str, got: &Value, want: f64) {
+    let got = got.as_f64().unwrap_or_else(|| panic!("{name} missing"));
+    assert!(
+        (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+        "{name}: cinder {got}, independent {want}"
+    );
+}
+
+#[test]
+fn regression_metrics_match_an_independent_computation() {
+    let dir = test_dir("eval-linear");
+    let (train, test) = (dir.join("train.csv"), dir.join("test.csv"));
+    write_csv(&train, 300, 1, false);
+    let rows = write_csv(&test, 200, 2, false);
+    let model_dir = dir.join("model");
+    let json = train_json(&[
+        "train",
+        "linear-regression",
+        "--data",
+        train.to_str().unwrap(),
+        "--test-data",
+        test.to_str().unwrap(),
+        "--out",
+        model_dir.to_str().unwrap(),
+        "--json",
+    ]);
+    let beta: Vec<f64> = serde_json::from_value(json["coefficients"].clone()).unwrap();
+    let b0 = json["intercept"].as_f64().unwrap();
+    let n = rows.len() as f64;
+    let errors: Vec<f64> = rows
+        .iter()
+        .map(|(y, x)| y - (b0 + beta[0] * x[0] + beta[1] * x[1]))
+        .collect();
+    let mse = errors.iter().map(|e| e * e).sum::<f64>() / n;
+    let mae = errors.iter().map(|e| e.abs()).sum::<f64>() / n;
+    let mean = rows.iter().map(|r| r.0).sum::<f64>() / n;
+    let total = rows.iter().map(|r| (r.0 - mean).powi(2)).sum::<f64>();
+    let r2 = 1.0 - mse * n / total;
+    let m = &json["test_metrics"];
+    close("mse", &m["mse"], mse);
+    close("rmse", &m["rmse"], mse.sqrt());
+    close("mae", &m["mae"], mae);
+    close("r2", &m["r2"], r2);
+    assert!(json["training_metrics"]["r2"].as_f64().unwrap() > 0.8);
+    // `cinder evaluate` on the saved model gives the same figures.
+    let evaluated = train_json(&[
+        "evaluate",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(evaluated["algorithm"], "linear-regression");
+    assert_eq!(evaluated["metrics"], json["test_metrics"]);
+}
+
+#[test]
+fn classification_metrics_match_an_independent_computation() {
+    let dir = test_dir("eval-logistic");
+    let (train, test) = (dir.join("train.csv"), dir.join("test.csv"));
+    write_csv(&train, 300, 3, true);
+    let rows = write_csv(&test, 150, 4, true);
+    let json = train_json(&[
+        "train",
+        "logistic-regression",
+        "--data",
+        train.to_str().unwrap(),
+        "--test-data",
+        test.to_str().unwrap(),
+        "--json",
+    ]);
+    let beta: Vec<f64> = serde_json::from_value(json["coefficients"].clone()).unwrap();
+    let b0 = json["intercept"].as_f64().unwrap();
+    let scored: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|(y, x)| {
+            let margin = b0 + beta[0] * x[0] + beta[1] * x[1];
+            (*y, 1.0 / (1.0 + (-margin).exp()))
+        })
+        .collect();
+    let n = scored.len() as f64;
+    let correct = scored
+        .iter()
+        .filter(|(y, p)| (*p > 0.5) == (*y > 0.5))
+        .count() as f64;
+    // AUC as the probability that a positive outscores a negative (ties count half).
+    let (pos, neg): (Vec<_>, Vec<_>) = scored.iter().partition(|(y, _)| *y > 0.5);
+    let mut wins = 0.0;
+    for (_, p) in &pos {
+        for (_, q) in &neg {
+            wins += if p > q {
+                1.0
+            } else if p == q {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    let auc = wins / (pos.len() * neg.len()) as f64;
+    let m = &json["test_metrics"];
+    close("accuracy", &m["accuracy"], correct / n);
+    close("areaUnderROC", &m["areaUnderROC"], auc);
+    for key in ["areaUnderPR", "f1", "weightedPrecision", "weightedRecall"] {
+        let v = m[key].as_f64().unwrap_or_else(|| panic!("{key}"));
+        assert!((0.0..=1.0).contains(&v), "{key} {v}");
+    }
+    assert!(json["training_metrics"]["areaUnderROC"].as_f64().unwrap() > 0.8);
+}
