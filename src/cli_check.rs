@@ -38,7 +38,7 @@ const ALGORITHM_FLAGS: &[(&str, &[Algorithm])] = {
         ("weight_col", &[Log, Lin]),
         ("features_cols", &[Log, Lin, Kmeans]),
         ("handle_invalid", &[Log, Lin, Kmeans]),
-        ("test_data", &[Log, Lin, Kmeans]),
+        ("test_data", &[Log, Lin, Kmeans, Als]),
     ]
 };
 

@@ -519,16 +519,42 @@ fn train_als(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
     let model = estimator.fit_with_progress(&ratings, &mut |i, _| {
         bar.set_message(format!("iteration {i}"))
     })?;
+    let test_rmse = match &args.test_data {
+        Some(path) => {
+            let input = DataArgs {
+                data: path.clone(),
+                ..args.input.clone()
+            };
+            let (test, columns) = load_ratings(cx, &input)?;
+            let predicted = model.transform(&test)?.filter("ml.not_nan", "prediction")?;
+            let metrics = cinder_algorithms::evaluation::RegressionEvaluator {
+                label: columns.rating.clone(),
+                prediction: "prediction".into(),
+                weight: None,
+                through_origin: false,
+            }
+            .metrics(&predicted)
+            .with_context(|| format!("evaluating on --test-data {}", path.display()))?;
+            Some(metrics.rmse)
+        }
+        None => None,
+    };
     bar.finish_and_clear();
     if let Some(out) = &args.out {
         model.save(out)?;
     }
     if args.json {
-        println!(
-            "{}",
-            json!({"rmse": model.rmse, "rank": estimator.rank, "iterations": model.iterations})
-        );
+        let mut json =
+            json!({"rmse": model.rmse, "rank": estimator.rank, "iterations": model.iterations});
+        json["training_metrics"] = json!({ "rmse": model.rmse });
+        if let Some(rmse) = test_rmse {
+            json["test_metrics"] = json!({ "rmse": rmse });
+        }
+        println!("{json}");
     } else {
+        if let Some(rmse) = test_rmse {
+            println!("test metrics: rmse {rmse:.6}");
+        }
         println!(
             "als: {} users, {} items, rank {}, training rmse {:.6}, {} iterations",
             model.user_factors.len(),
@@ -583,13 +609,34 @@ fn predict_in(
 ) -> anyhow::Result<()> {
     if metadata.algorithm == "als" {
         let model = AlsModel::load(&args.model)?;
-        let (ratings, _) = load_ratings(cx, &args.input)?;
+        // The model's column names, so a model trained with --user-col userId predicts on
+        // its own kind of file; the rating column may be absent (pairs to score).
+        let model_columns = &model.params.columns;
+        let input = DataArgs {
+            user_col: model_columns.user.clone(),
+            item_col: model_columns.item.clone(),
+            rating_col: model_columns.rating.clone(),
+            ..args.input.clone()
+        };
+        let (ratings, columns) = load_ratings(cx, &input)?;
         let mut predicted = model.transform(&ratings)?;
         if model.params.cold_start_strategy == ColdStartStrategy::Drop {
             predicted = predicted.filter("ml.not_nan", "prediction")?;
         }
-        let out_ds = predicted.select(&["user", "item", "rating", "prediction"]);
-        return emit(&out_ds, args.out.as_deref());
+        let present: Vec<String> = predicted
+            .take(0)?
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let keep: Vec<&str> = [&columns.user, &columns.item, &columns.rating]
+            .into_iter()
+            .filter(|c| present.contains(c))
+            .map(String::as_str)
+            .chain(["prediction"])
+            .collect();
+        return emit(&predicted.select(&keep), args.out.as_deref());
     }
     let model = Trained::load(&args.model, metadata)?;
     let data = load_for_model(cx, &args.input, &model, &args.model)?;

@@ -196,7 +196,11 @@ fn saved_models_predict_identically_and_bad_directories_are_named() {
         "--out",
         model.to_str().unwrap(),
     ]);
-    assert_eq!(err.status.code(), Some(2), "refuses to overwrite a model, before training");
+    assert_eq!(
+        err.status.code(),
+        Some(2),
+        "refuses to overwrite a model, before training"
+    );
 }
 
 #[test]
