@@ -54,15 +54,52 @@ fn format_of(input: &DataArgs) -> DataFormat {
     cinder::cli_check::resolved_format(input.format, &input.data)
 }
 
+/// Checks a CSV input on the driver before any job: an empty file, a header without rows, a
+/// LibSVM file read as CSV, and text columns among the ones to train on are named here with
+/// the path, instead of surfacing as a worker's type error.
+fn check_csv(path: &std::path::Path, used: &[&str]) -> anyhow::Result<()> {
+    use cinder::runtime::data::csv::{infer_layout, CsvType};
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let mut lines = std::io::BufReader::new(file).lines();
+    let header = match lines.next() {
+        Some(line) => line.with_context(|| format!("{}: line 1", path.display()))?,
+        None => bail!("{}: empty file (no header, no rows)", path.display()),
+    };
+    if !header.contains(',') && header.contains(':') && header.contains(' ') {
+        bail!(
+            "{}: line 1 looks like LibSVM (`label index:value ...`), not CSV: use --format libsvm",
+            path.display()
+        );
+    }
+    if lines.map_while(Result::ok).all(|l| l.trim().is_empty()) {
+        bail!("{}: a header and no data rows", path.display());
+    }
+    let layout = infer_layout(path, true, b',', 1000).map_err(anyhow::Error::msg)?;
+    for (name, kind) in &layout.columns {
+        if *kind == CsvType::Utf8 && used.contains(&name.as_str()) {
+            bail!(
+                "{}: column {name:?} holds text, not numbers (choose numeric columns with \
+                 --label-col / --features-cols)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Column names of a CSV or Parquet input, in order.
 fn column_names(cx: &Context, input: &DataArgs, format: DataFormat) -> anyhow::Result<Vec<String>> {
     Ok(match format {
-        DataFormat::Csv => cinder::runtime::data::csv::infer_layout(&input.data, true, b',', 1000)
-            .map_err(anyhow::Error::msg)?
-            .columns
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect(),
+        DataFormat::Csv => {
+            check_csv(&input.data, &[])?;
+            cinder::runtime::data::csv::infer_layout(&input.data, true, b',', 1000)
+                .map_err(anyhow::Error::msg)?
+                .columns
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect()
+        }
         _ => {
             let ds = cx.read_parquet(&input.data)?;
             let first = ds.take(1)?;
@@ -169,6 +206,14 @@ pub(crate) fn load_for(
                     "{}: no feature column {missing:?} (columns: {names:?})",
                     input.data.display()
                 );
+            }
+            if format == DataFormat::Csv {
+                let mut used: Vec<&str> = features.iter().map(String::as_str).collect();
+                if supervised {
+                    used.push(&label);
+                }
+                used.extend(input.weight_col.as_deref());
+                check_csv(&input.data, &used)?;
             }
             let ds = if format == DataFormat::Csv {
                 cx.read_csv(

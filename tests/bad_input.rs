@@ -231,7 +231,55 @@ fn data_errors_name_the_file_and_the_value_and_skip_works() {
     std::fs::write(&all_nan, "label,x1\n1,nan\n0,nan\n").unwrap();
     let out = dir.join("model");
     let (nan_s, out_s) = (nan.to_str().unwrap(), out.to_str().unwrap());
+    let file = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let empty = file("empty.csv", "");
+    let header_only = file("header.csv", "label,x1\n");
+    let text_column = file("text.csv", "label,x1,name\n1,0.5,a\n0,0.2,b\n");
+    let libsvm = data("sample_libsvm_data.txt");
+    let train = |path: &str| -> Vec<String> {
+        [
+            "train",
+            "logistic-regression",
+            "--data",
+            path,
+            "--format",
+            "csv",
+            "--out",
+            out_s,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
     let cases = vec![
+        Case {
+            name: "empty file",
+            args: train(&empty),
+            code: 1,
+            says: vec![empty.clone(), "empty file".into()],
+        },
+        Case {
+            name: "header only",
+            args: train(&header_only),
+            code: 1,
+            says: vec![header_only.clone(), "no data rows".into()],
+        },
+        Case {
+            name: "text column",
+            args: train(&text_column),
+            code: 1,
+            says: vec![text_column.clone(), "column \"name\" holds text".into()],
+        },
+        Case {
+            name: "LibSVM read as CSV",
+            args: train(&libsvm),
+            code: 1,
+            says: vec!["looks like LibSVM".into(), "--format libsvm".into()],
+        },
         case(
             "NaN feature",
             &[

@@ -417,6 +417,7 @@ impl Scheduler {
             cause: TaskError::Cancelled {
                 reason: reason.to_string(),
             },
+            input: None,
         })
     }
 
@@ -677,6 +678,7 @@ impl Scheduler {
             || task.failures >= config.max_task_failures
             || task.attempts >= config.max_task_attempts;
         if give_up {
+            let input = job.spec.lineage.describe_input(target, at.partition);
             let failure = JobError {
                 job_id: at.job,
                 dataset: target,
@@ -684,6 +686,7 @@ impl Scheduler {
                 stage: at.stage as u32,
                 attempts: task.attempts,
                 cause: error,
+                input,
             };
             self.drop_job(at.job);
             return Some(JobOutcome::Failed(failure));

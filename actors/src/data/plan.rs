@@ -500,6 +500,32 @@ impl Lineage {
         Ok(out)
     }
 
+    /// The file input partition `p` of `d` reads through narrow dependencies, for error
+    /// messages: `PATH from line N` (text) or `PATH row group G` (Parquet).
+    pub fn describe_input(&self, d: DatasetId, p: u32) -> Option<String> {
+        let mut current = (d, p);
+        for _ in 0..self.nodes.len().max(1) {
+            let node = self.node(current.0).ok()?;
+            match &node.op {
+                Op::TextFile { path, splits, .. } => {
+                    let split = splits.get(current.1 as usize)?;
+                    return Some(format!("{path} from line {}", split.first_line));
+                }
+                Op::ParquetFiles { parts } => {
+                    let (path, group) = parts.get(current.1 as usize)?;
+                    return Some(format!("{path} row group {group}"));
+                }
+                Op::IpcFiles { paths } => return paths.get(current.1 as usize).cloned(),
+                _ => {}
+            }
+            match self.dependencies(current.0, current.1) {
+                Ok(deps) if !deps.is_empty() => current = deps[0],
+                _ => return None,
+            }
+        }
+        None
+    }
+
     /// The persisted partitions (nearest first) whose blocks could serve partition `p` of `d`
     /// without computing: the partition itself and its narrow ancestors.
     pub fn persisted_chain(&self, d: DatasetId, p: u32) -> Vec<BlockId> {

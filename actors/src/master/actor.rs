@@ -708,6 +708,7 @@ impl Handler<MasterMsg> for Master {
                         stage: 0,
                         attempts: 0,
                         cause,
+                        input: None,
                     })
                 });
                 let outcome = match refused {

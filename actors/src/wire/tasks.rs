@@ -219,8 +219,7 @@ impl TaskError {
 }
 
 /// Why a job failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("job {job_id} failed: partition {partition} of dataset {dataset} (stage {stage}) after {attempts} attempt(s): {cause}")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobError {
     /// The job.
     pub job_id: u64,
@@ -234,7 +233,27 @@ pub struct JobError {
     pub attempts: u32,
     /// The last cause.
     pub cause: TaskError,
+    /// The input the failed partition reads (`PATH from line N`, `PATH row group G`), when
+    /// it comes from a file.
+    #[serde(default)]
+    pub input: Option<String>,
 }
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "job {} failed: ", self.job_id)?;
+        if let Some(input) = &self.input {
+            write!(f, "input {input}: ")?;
+        }
+        write!(
+            f,
+            "partition {} of dataset {} (stage {}) after {} attempt(s): {}",
+            self.partition, self.dataset, self.stage, self.attempts, self.cause
+        )
+    }
+}
+
+impl std::error::Error for JobError {}
 
 /// One partition's result in a finished job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
