@@ -2,6 +2,7 @@
 
 mod commands;
 mod evaluate;
+mod inputs;
 mod train;
 
 use std::process::ExitCode;

@@ -167,20 +167,42 @@ pub(crate) fn load_for(
 ) -> anyhow::Result<(Dataset, FeatureSpec)> {
     let format = format_of(input);
     let partitions = input.partitions.max(1);
+    let files = crate::inputs::input_files(&input.data)?;
     let (ds, label, features) = match format {
         DataFormat::Libsvm => {
-            let options = LibSvmOptions {
-                num_features,
-                partitions,
+            // One vector size for every file: the model's, or the widest file's.
+            let num_features = match num_features {
+                Some(n) => n,
+                None => files
+                    .iter()
+                    .map(|f| {
+                        cinder::runtime::data::libsvm::infer_num_features(f)
+                            .map_err(anyhow::Error::msg)
+                    })
+                    .collect::<anyhow::Result<Vec<u32>>>()?
+                    .into_iter()
+                    .max()
+                    .unwrap_or(0),
             };
+            let ds = crate::inputs::read_all(&files, |f| {
+                let options = LibSvmOptions {
+                    num_features: Some(num_features),
+                    partitions,
+                };
+                Ok(cx.read_libsvm(f, options)?)
+            })?;
             (
-                cx.read_libsvm(&input.data, options)?,
+                ds,
                 "label".to_string(),
                 FeatureCols::Vector("features".into()),
             )
         }
         DataFormat::Csv | DataFormat::Parquet => {
-            let names = column_names(cx, input, format)?;
+            let first = DataArgs {
+                data: files[0].clone(),
+                ..input.clone()
+            };
+            let names = column_names(cx, &first, format)?;
             let label = input
                 .label_col
                 .clone()
@@ -213,18 +235,22 @@ pub(crate) fn load_for(
                     used.push(&label);
                 }
                 used.extend(input.weight_col.as_deref());
-                check_csv(&input.data, &used)?;
+                for file in &files {
+                    check_csv(file, &used)?;
+                }
             }
             let ds = if format == DataFormat::Csv {
-                cx.read_csv(
-                    &input.data,
-                    CsvOptions {
+                crate::inputs::read_all(&files, |f| {
+                    let options = CsvOptions {
                         partitions,
                         ..CsvOptions::default()
-                    },
-                )?
-            } else {
+                    };
+                    Ok(cx.read_csv(f, options)?)
+                })?
+            } else if input.data.is_dir() {
                 cx.read_parquet(&input.data)?
+            } else {
+                crate::inputs::read_all(&files, |f| Ok(cx.read_parquet(f)?))?
             };
             (ds, label, FeatureCols::Columns(features))
         }

@@ -159,3 +159,49 @@ fn classification_metrics_match_an_independent_computation() {
     }
     assert!(json["training_metrics"]["areaUnderROC"].as_f64().unwrap() > 0.8);
 }
+
+#[test]
+fn data_may_be_a_directory_of_part_files_or_a_glob() {
+    let dir = test_dir("eval-inputs");
+    let parts = dir.join("parts");
+    std::fs::create_dir_all(&parts).unwrap();
+    write_csv(&parts.join("part-00000.csv"), 100, 5, false);
+    write_csv(&parts.join("part-00001.csv"), 100, 6, false);
+    std::fs::write(parts.join("_SUCCESS"), "").unwrap();
+    let train = |data: &str| {
+        train_json(&[
+            "train",
+            "linear-regression",
+            "--data",
+            data,
+            "--format",
+            "csv",
+            "--json",
+        ])
+    };
+    let from_dir = train(parts.to_str().unwrap());
+    let from_glob = train(parts.join("part-*.csv").to_str().unwrap());
+    assert_eq!(from_dir, from_glob);
+    // The same rows in one file give the same model (up to summation order).
+    let mut text = String::from("label,x1,x2\n");
+    for part in ["part-00000.csv", "part-00001.csv"] {
+        let body = std::fs::read_to_string(parts.join(part)).unwrap();
+        text.push_str(body.split_once('\n').unwrap().1);
+    }
+    let single = dir.join("all.csv");
+    std::fs::write(&single, text).unwrap();
+    let from_file = train(single.to_str().unwrap());
+    let coef =
+        |v: &Value| -> Vec<f64> { serde_json::from_value(v["coefficients"].clone()).unwrap() };
+    for (a, b) in coef(&from_dir).iter().zip(coef(&from_file)) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    let missing = run_cinder(&[
+        "train",
+        "kmeans",
+        "--data",
+        dir.join("nothing-*.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("names no input file"));
+}

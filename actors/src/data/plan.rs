@@ -490,6 +490,21 @@ impl Lineage {
             needed.entry(id).or_default().push(part);
             stack.extend(self.dependencies(id, part)?);
         }
+        // A union maps its partitions by its parents' partition counts: every parent's node
+        // must travel, even those the partition does not read (their data does not).
+        let mut shells = Vec::new();
+        for id in needed.keys() {
+            if let Op::Union { parents } = &self.node(*id)?.op {
+                shells.extend(parents.iter().filter(|p| !needed.contains_key(p)).copied());
+            }
+        }
+        for id in shells {
+            let mut node = self.node(id)?.clone();
+            if let Op::Collection { partitions } = &mut node.op {
+                partitions.clear();
+            }
+            out.nodes.insert(id, node);
+        }
         for (id, parts) in needed {
             let mut node = self.node(id)?.clone();
             if let Op::Collection { partitions } = &mut node.op {
@@ -611,17 +626,23 @@ mod tests {
         let pruned = l.prune_for(4, 1).unwrap();
         assert_eq!(
             pruned.nodes.keys().copied().collect::<Vec<_>>(),
-            vec![1, 3, 4]
+            vec![1, 2, 3, 4],
+            "the union's other parent travels for its partition count"
         );
+        assert_eq!(pruned.union_source(&[1, 2], 1).unwrap(), (1, 1));
         let Op::Collection { partitions } = &pruned.nodes[&1].op else {
             panic!()
         };
         assert_eq!(partitions.keys().copied().collect::<Vec<_>>(), vec![1]);
         let pruned = l.prune_for(4, 4).unwrap();
+        let Op::Collection { partitions } = &pruned.nodes[&1].op else {
+            panic!()
+        };
         assert!(
-            !pruned.nodes.contains_key(&1),
-            "partition 4 comes from the generator"
+            partitions.is_empty(),
+            "partition 4 comes from the generator: the collection travels without data"
         );
+        assert_eq!(pruned.union_source(&[1, 2], 4).unwrap(), (2, 1));
     }
 
     #[test]
