@@ -18,7 +18,8 @@ use super::functions::{column_function, filter_function, generate_function, map_
 use super::plan::{partition_block, shuffle_block, DatasetId, Op, TextFormat};
 use super::relational::{bucketize, cogroup, group_aggregate, hash_join};
 use super::{csv, files, ipc, libsvm};
-use crate::block_manager::BlockManagerHandle;
+use crate::block_manager::{BlockError, BlockManagerHandle};
+use crate::transport::TransportError;
 use crate::wire::{StorageLevel, TaskAction, TaskError, TaskMetrics, TaskOutput, TaskSpec};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -145,7 +146,12 @@ impl Executor {
                     .blocks
                     .fetch_from(worker, address, &block)
                     .await
-                    .map_err(|e| lost(e.to_string()))?
+                    .map_err(|e| match e {
+                        BlockError::Transport(t @ TransportError::Refused { .. }) => {
+                            TaskError::from_transport(worker, &t)
+                        }
+                        e => lost(e.to_string()),
+                    })?
                     .ok_or_else(|| lost(format!("{worker} does not hold {block}")))?,
             };
             parts.push(bytes);
