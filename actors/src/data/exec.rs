@@ -17,6 +17,7 @@ use super::aggregate::aggregate_function;
 use super::functions::{column_function, filter_function, generate_function, map_function};
 use super::plan::{partition_block, shuffle_block, DatasetId, Op, TextFormat};
 use super::relational::{bucketize, cogroup, group_aggregate, hash_join};
+use super::stamp::read_unchanged;
 use super::{csv, files, ipc, libsvm};
 use crate::block_manager::{BlockError, BlockManagerHandle};
 use crate::transport::TransportError;
@@ -253,30 +254,36 @@ impl Executor {
                 path,
                 format,
                 splits,
+                stamp,
             } => {
                 let split = *splits
                     .get(p as usize)
                     .ok_or_else(|| internal(format!("no split for partition {p}")))?;
-                cpu(move || match format {
-                    TextFormat::LibSvm { num_features } => {
-                        libsvm::read_partition(Path::new(&path), &split, num_features)
-                            .map_err(|message| TaskError::BadInput { message })
-                    }
-                    TextFormat::Csv(layout) => {
-                        csv::read_partition(Path::new(&path), &split, &layout)
-                            .map_err(|message| TaskError::BadInput { message })
-                    }
+                cpu(move || {
+                    read_unchanged(&path, stamp.as_ref(), || match format {
+                        TextFormat::LibSvm { num_features } => {
+                            libsvm::read_partition(Path::new(&path), &split, num_features)
+                                .map_err(|message| TaskError::BadInput { message })
+                        }
+                        TextFormat::Csv(layout) => {
+                            csv::read_partition(Path::new(&path), &split, &layout)
+                                .map_err(|message| TaskError::BadInput { message })
+                        }
+                    })
                 })
                 .await
             }
-            Op::ParquetFiles { parts } => {
+            Op::ParquetFiles { parts, stamps } => {
                 let (file, row_group) = parts
                     .get(p as usize)
                     .cloned()
                     .ok_or_else(|| internal(format!("no row group for partition {p}")))?;
+                let stamp = stamps.get(&file).copied();
                 cpu(move || {
-                    files::read_parquet_row_group(Path::new(&file), row_group as usize)
-                        .map_err(|message| TaskError::BadInput { message })
+                    read_unchanged(&file, stamp.as_ref(), || {
+                        files::read_parquet_row_group(Path::new(&file), row_group as usize)
+                            .map_err(|message| TaskError::BadInput { message })
+                    })
                 })
                 .await
             }

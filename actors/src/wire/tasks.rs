@@ -189,6 +189,13 @@ pub enum TaskError {
         /// Why, as the transport said it.
         message: String,
     },
+    /// An input file changed after the job was planned (length or modification time): the
+    /// partitions already computed and the ones still to read would mix two versions.
+    #[error("input changed since the job was planned: {path}")]
+    InputChanged {
+        /// The file.
+        path: String,
+    },
     /// Storing a block failed.
     #[error("storage: {message}")]
     Storage {
@@ -212,6 +219,7 @@ impl TaskError {
                 | Self::UserFunction { .. }
                 | Self::BadInput { .. }
                 | Self::Refused { .. }
+                | Self::InputChanged { .. }
         )
     }
 
