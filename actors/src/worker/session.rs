@@ -161,7 +161,7 @@ impl Session {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            let stats = self.block_manager.stats().await.unwrap_or_default();
+            let stats = self.block_manager.stats();
             let beat = MasterRequest::Heartbeat {
                 worker_id: self.worker_id.clone(),
                 incarnation,
