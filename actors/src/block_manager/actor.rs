@@ -96,21 +96,23 @@ impl Actor for BlockManager {
 }
 
 fn lock(store: &Mutex<BlockStore>) -> MutexGuard<'_, BlockStore> {
-    // A panic while holding the lock is re-raised on the actor (see `off_thread`), which ends
-    // the daemon; nothing reads a poisoned store after it.
+    // A panic while holding the lock is raised again on the actor's thread (see
+    // `off_thread`), which ends the daemon; nothing reads a poisoned store after it.
     store.lock().expect("block store lock")
 }
 
 impl BlockManager {
     /// Runs one store operation on tokio's blocking pool; the actor takes no other message
-    /// until it is done. A panic in it is re-raised on the actor.
+    /// until it is done. A panic in it is raised again on the actor's thread.
     fn off_thread(&self, op: BlockManagerMsg) -> AtomicResponse<Self, BlockManagerReply> {
         let store = self.store.clone();
         let work = tokio::task::spawn_blocking(move || apply(&mut lock(&store), op));
         AtomicResponse::new(Box::pin(work.into_actor(self).map(
             |joined, _, _| match joined {
                 Ok(reply) => reply,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // A fresh panic on the actor's thread (resume_unwind would skip the panic
+                // hook that ends the daemon).
+                Err(e) if e.is_panic() => panic!("block store operation panicked: {e}"),
                 Err(_) => BlockManagerReply::Failed(BlockError::Stopped),
             },
         )))

@@ -154,6 +154,18 @@ impl Service for WorkerService {
                 };
                 io.respond(&response).await
             }
+            WorkerRequest::InjectPanic => {
+                if !fault_injection_enabled() {
+                    let disabled = "fault injection is disabled (set CINDER_FAULT_INJECTION=1)";
+                    return io.respond(&error(disabled)).await;
+                }
+                tracing::warn!("fault injection: making the Worker actor panic");
+                let answer = self.worker.send(WorkerMsg::InjectPanic).await;
+                io.respond(&error(format!(
+                    "the Worker actor did not survive: {answer:?}"
+                )))
+                .await
+            }
             WorkerRequest::RemoveBlock { block_id } => {
                 let response = match self.blocks.remove(&block_id).await {
                     Ok(existed) => WorkerResponse::Removed { existed },
