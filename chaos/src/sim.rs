@@ -437,10 +437,28 @@ pub fn simulate(seed: u64) -> Result<SimReport, String> {
 /// and the attempts must have reached the matching limit. Anything else (a user, input or
 /// internal error, or a job given up early) is a bug, whatever its text says.
 pub fn check_retry_budget_error(e: &JobError, config: &SchedulerConfig) -> Result<(), String> {
-    let limit = match &e.cause {
-        TaskError::Unreachable { .. } => config.max_task_failures,
-        TaskError::WorkerLost { .. } | TaskError::MapOutputLost { .. } => config.max_task_attempts,
-        other => return Err(format!("cause of kind {} is never injected", kind(other))),
+    match &e.cause {
+        TaskError::Unreachable { .. }
+        | TaskError::WorkerLost { .. }
+        | TaskError::MapOutputLost { .. } => check_budget_spent(e, config),
+        other => Err(format!("cause of kind {} is never injected", kind(other))),
+    }
+}
+
+/// The scheduler's retry-budget rule, by kind: the last cause is retryable and the attempts
+/// reached its limit (`max_task_failures` for causes that count toward it, else
+/// `max_task_attempts`). The real-process harness checks a failed job with it.
+pub fn check_budget_spent(e: &JobError, config: &SchedulerConfig) -> Result<(), String> {
+    if !e.cause.is_retryable() {
+        return Err(format!(
+            "cause of kind {} is not retryable: no budget was spent",
+            kind(&e.cause)
+        ));
+    }
+    let limit = if e.cause.counts_toward_limit() {
+        config.max_task_failures
+    } else {
+        config.max_task_attempts
     };
     if e.attempts < limit {
         return Err(format!(
@@ -585,6 +603,28 @@ mod tests {
             matches!(done, Some(JobOutcome::Finished { .. })),
             "{done:?}"
         );
+    }
+
+    #[test]
+    fn the_budget_rule_follows_the_kind_of_the_cause() {
+        let config = SchedulerConfig::default();
+        let storage = || TaskError::Storage {
+            message: "disk full".into(),
+        };
+        assert!(check_budget_spent(&failure(storage(), 4), &config).is_ok());
+        assert!(check_budget_spent(&failure(storage(), 3), &config).is_err());
+        let refused = TaskError::Refused {
+            worker: "w0".into(),
+            message: "foreign credentials".into(),
+        };
+        assert!(check_budget_spent(&failure(refused, 1), &config).is_err());
+        let lost = TaskError::MapOutputLost {
+            shuffle: 1,
+            map_partition: 0,
+            worker: "w0".into(),
+            message: "gone".into(),
+        };
+        assert!(check_budget_spent(&failure(lost, 4), &config).is_err());
     }
 
     #[test]
