@@ -10,7 +10,7 @@ use bytes::Bytes;
 use cinder::runtime::transport::endpoint::client_endpoint;
 use cinder::runtime::transport::{Credentials, PeerConn, TransportSettings};
 use cinder::runtime::wire::{read_frame, write_frame, PeerRole, WorkerRequest, WorkerResponse};
-use cinder::{BlockId, Context, LocalCluster};
+use cinder::{Context, LocalCluster};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -120,7 +120,7 @@ async fn tcp_round_trip() -> Duration {
 
 /// MB/s of worker-2 copying a 64 MiB block from worker-1 (master lookup, QUIC stream, store).
 fn block_move(cx: &Context) -> f64 {
-    let id = BlockId::new("bench/64mib");
+    let id = cx.block_id("bench/64mib");
     let data: Bytes = (0..BLOCK_BYTES).map(|i| i as u8).collect::<Vec<_>>().into();
     cx.put_block("worker-1", &id, data).unwrap();
     let mut samples = Vec::new();

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use cinder::{BlockId, Context};
+use cinder::Context;
 
 fn main() -> anyhow::Result<()> {
     // The embedded cluster re-runs this executable as its daemons: let those processes become
@@ -18,7 +18,7 @@ fn main() -> anyhow::Result<()> {
     println!("embedded cluster up in {:.2?}", started.elapsed());
     print!("{}", cinder::status::to_table(&cx.status()?));
 
-    let block = BlockId::new("quickstart/numbers");
+    let block = cx.block_id("quickstart/numbers");
     let data: Bytes = (0..16u32 << 20)
         .map(|i| (i % 251) as u8)
         .collect::<Vec<_>>()

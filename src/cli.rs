@@ -52,6 +52,45 @@ pub enum Command {
     Train(crate::cli_ml::TrainArgs),
     /// Predict with a saved model.
     Predict(crate::cli_ml::PredictArgs),
+    /// List or kill applications (one per driver).
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+/// `cinder app ...`.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// List the running applications, then the recently ended ones.
+    List(AppListArgs),
+    /// Kill an application: cancel its jobs and release its blocks and shuffle outputs.
+    Kill(AppKillArgs),
+}
+
+/// `cinder app list`.
+#[derive(Debug, Clone, Args)]
+pub struct AppListArgs {
+    #[command(flatten)]
+    /// Credentials.
+    pub cluster: ClusterArgs,
+    /// The master's address.
+    #[arg(long, env = "CINDER_MASTER", value_name = "ADDR")]
+    pub master: String,
+    /// Print the `applications` array of `cinder status --json` instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cinder app kill ID`.
+#[derive(Debug, Clone, Args)]
+pub struct AppKillArgs {
+    /// The application id (`cinder app list` shows them).
+    pub id: String,
+    #[command(flatten)]
+    /// Credentials.
+    pub cluster: ClusterArgs,
+    /// The master's address.
+    #[arg(long, env = "CINDER_MASTER", value_name = "ADDR")]
+    pub master: String,
 }
 
 /// `cinder init DIR`.
@@ -87,6 +126,23 @@ pub struct MasterArgs {
     /// Silence after which a worker is declared lost, in milliseconds.
     #[arg(long, env = "CINDER_HEARTBEAT_TIMEOUT_MS", default_value_t = 5000)]
     pub heartbeat_timeout_ms: u64,
+    /// A driver that has not renewed its application's lease for this long is declared lost
+    /// and its jobs, blocks and shuffle outputs are released (e.g. 30s, 500ms).
+    #[arg(
+        long,
+        env = "CINDER_APP_TIMEOUT",
+        default_value = "30s",
+        value_name = "DURATION"
+    )]
+    pub app_timeout: crate::duration::HumanDuration,
+    /// Running jobs fail when no worker has been alive for this long.
+    #[arg(
+        long,
+        env = "CINDER_NO_WORKER_TIMEOUT",
+        default_value = "60s",
+        value_name = "DURATION"
+    )]
+    pub no_worker_timeout: crate::duration::HumanDuration,
     /// Write the bound address to this file once listening (for launchers).
     #[arg(long, value_name = "FILE", hide = true)]
     pub addr_file: Option<PathBuf>,

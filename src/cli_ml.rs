@@ -31,6 +31,15 @@ pub enum DataFormat {
     Movielens,
 }
 
+/// What to do with rows holding a non-finite value (Spark's `handleInvalid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HandleInvalid {
+    /// Fail, naming the file, the column and the value.
+    Error,
+    /// Drop such rows before training.
+    Skip,
+}
+
 /// Where to run.
 #[derive(Debug, Clone, Args)]
 pub struct Placement {
@@ -99,13 +108,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub max_iter: Option<usize>,
     /// regParam [default: 0; ALS 0.1].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub reg_param: Option<f64>,
     /// elasticNetParam (0 = L2, 1 = L1).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub elastic_net_param: f64,
     /// tol [default: 1e-6; k-means 1e-4].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub tol: Option<f64>,
     /// fitIntercept.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -114,25 +123,25 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub standardization: bool,
     /// threshold (binomial logistic regression).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
     pub threshold: f64,
     /// family: auto, binomial or multinomial.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = ["auto", "binomial", "multinomial"])]
     pub family: String,
     /// solver (linear regression): auto, l-bfgs or normal.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = ["auto", "l-bfgs", "normal"])]
     pub solver: String,
     /// k (k-means).
     #[arg(long, default_value_t = 2)]
     pub k: usize,
     /// initMode (k-means): k-means|| or random.
-    #[arg(long, default_value = "k-means||")]
+    #[arg(long, default_value = "k-means||", value_parser = ["k-means||", "random"])]
     pub init_mode: String,
     /// initSteps (k-means).
     #[arg(long, default_value_t = 2)]
     pub init_steps: usize,
     /// distanceMeasure (k-means): euclidean or cosine.
-    #[arg(long, default_value = "euclidean")]
+    #[arg(long, default_value = "euclidean", value_parser = ["euclidean", "cosine"])]
     pub distance_measure: String,
     /// seed.
     #[arg(long, default_value_t = 0x5eed)]
@@ -144,11 +153,14 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub implicit_prefs: bool,
     /// alpha (ALS, implicit).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub alpha: f64,
     /// nonnegative (ALS).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub nonnegative: bool,
+    /// handleInvalid: what to do with rows holding NaN or infinity.
+    #[arg(long, value_enum, default_value = "error")]
+    pub handle_invalid: HandleInvalid,
 }
 
 /// `cinder predict --model DIR --data PATH [--out PATH]`.

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cinder::cli::{Cli, Command, InitArgs, LocalArgs, StatusArgs};
+use cinder::cli::{AppCommand, Cli, Command, InitArgs, LocalArgs, StatusArgs};
 use cinder::runtime::master::MasterClient;
 use cinder::runtime::transport::endpoint::{client_endpoint, resolve};
 use cinder::runtime::transport::{Credentials, TransportSettings};
 use cinder::runtime::wire::PeerRole;
+use cinder::runtime::wire::{ClusterStatus, MasterRequest, MasterResponse};
 use cinder::{Context, LocalCluster};
 
 /// Prints a line to stdout, ignoring a closed pipe (a launcher must not die because whoever
@@ -30,6 +31,71 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Local(args) => local(&args, &cli.log_level),
         Command::Train(args) => crate::train::train(&args),
         Command::Predict(args) => crate::train::predict(&args),
+        Command::App(AppCommand::List(args)) => {
+            let status = fetch_status(&args.cluster.cluster, &args.master)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&status.applications)?);
+            } else {
+                print!("{}", cinder::status::applications_table(&status));
+            }
+            Ok(())
+        }
+        Command::App(AppCommand::Kill(args)) => {
+            let request = MasterRequest::KillApplication {
+                app: args.id.clone(),
+            };
+            match call_master(
+                &args.cluster.cluster,
+                &args.master,
+                "cinder app kill",
+                request,
+            )? {
+                MasterResponse::Ack => {
+                    say!(
+                        "application {} killed: its jobs were cancelled and its blocks released",
+                        args.id
+                    );
+                    Ok(())
+                }
+                MasterResponse::ApplicationGone { state, .. } => anyhow::bail!(
+                    "application {} is not running on master {} (state: {})",
+                    args.id,
+                    args.master,
+                    state.as_str()
+                ),
+                other => anyhow::bail!("unexpected answer from master {}: {other:?}", args.master),
+            }
+        }
+    }
+}
+
+/// One request to the master over a fresh connection (closed after the answer).
+fn call_master(
+    cluster: &std::path::Path,
+    master: &str,
+    name: &str,
+    request: MasterRequest,
+) -> anyhow::Result<MasterResponse> {
+    let creds = Credentials::load(cluster)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answer = runtime.block_on(async {
+        let addr = resolve(master).await?;
+        let endpoint = client_endpoint(addr, &creds, &TransportSettings::default())?;
+        let client = MasterClient::connect_addr(&endpoint, addr, PeerRole::Client, name).await?;
+        let answer = client.call(&request).await;
+        endpoint.close(0u32.into(), b"done");
+        let _ = tokio::time::timeout(Duration::from_millis(300), endpoint.wait_idle()).await;
+        answer
+    });
+    answer.with_context(|| format!("cannot reach master {master}"))
+}
+
+fn fetch_status(cluster: &std::path::Path, master: &str) -> anyhow::Result<ClusterStatus> {
+    match call_master(cluster, master, "cinder app", MasterRequest::Status)? {
+        MasterResponse::Status(status) => Ok(status),
+        other => anyhow::bail!("unexpected answer from master {master}: {other:?}"),
     }
 }
 

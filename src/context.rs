@@ -15,7 +15,7 @@ use cinder_actors::wire::{
     BlockId, ClusterStatus, JobSpec, MasterRequest, MasterResponse, PartitionResult, PeerRole,
     StorageLevel, WorkerRequest, WorkerResponse, WorkerState,
 };
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::local::{LocalCluster, LocalClusterBuilder};
@@ -52,7 +52,24 @@ pub(crate) struct Inner {
     pub(crate) runtime: tokio::runtime::Runtime,
     pub(crate) lineage: Mutex<Lineage>,
     next_dataset: AtomicU64,
+    /// This driver's application (every dataset, block and job belongs to it).
+    pub(crate) app: String,
+    /// Key in the interrupt registry.
+    shutdown_key: u64,
+    /// Jobs this driver is waiting for.
+    jobs_running: Arc<AtomicUsize>,
+    /// Set when the driver ends with an error (the application ends `failed`).
+    failed: AtomicBool,
+    /// Set once the application was released (by the context's drop or the last dataset's).
+    released: AtomicBool,
+    /// Why the master no longer runs the application (lease lost, killed), once known.
+    gone: Arc<Mutex<Option<String>>>,
+    /// Stops the lease renewal task.
+    lease_stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
+
+/// How often a driver warns while its jobs wait with no live worker.
+const NO_WORKER_WARNING: Duration = Duration::from_secs(10);
 
 impl Context {
     /// Starts an embedded cluster of `workers` worker processes (plus a master) on 127.0.0.1
@@ -68,18 +85,40 @@ impl Context {
 
     /// Like [`Context::local`] with full control over the embedded cluster.
     pub fn local_with(builder: LocalClusterBuilder) -> Result<Self> {
+        Self::local_named(builder, &default_app_name())
+    }
+
+    /// Like [`Context::local_with`], naming the application `app_name`.
+    pub fn local_named(builder: LocalClusterBuilder, app_name: &str) -> Result<Self> {
         crate::daemon::maybe_run_daemon();
         let cluster = builder.start()?;
         let expected = cluster.workers().len();
-        let mut cx = Self::connect(cluster.master_addr(), cluster.cluster_dir())?;
+        let mut cx = Self::connect_named(cluster.master_addr(), cluster.cluster_dir(), app_name)?;
         cx.cluster = Some(cluster);
         cx.wait_for_workers(expected, REGISTRATION_TIMEOUT)?;
         Ok(cx)
     }
 
     /// Connects to the master at `master` (`host:port` or `cinder://host:port`) with the
-    /// credentials in `cluster_dir`.
+    /// credentials in `cluster_dir`, and registers an application named after the program
+    /// (or `CINDER_APP_NAME`).
     pub fn connect(master: &str, cluster_dir: impl AsRef<Path>) -> Result<Self> {
+        Self::connect_named(master, cluster_dir, &default_app_name())
+    }
+
+    /// Like [`Context::connect`], naming the application `app_name` (shown by `cinder status`
+    /// and `cinder app list`).
+    ///
+    /// The application lives as long as the context: dropping it (or an interrupt of the
+    /// process) releases it at once on the master, which cancels its jobs and drops its
+    /// blocks and shuffle outputs on every worker. A driver that vanishes without a word is
+    /// released once its lease (renewed in the background) expires: the master's
+    /// `--app-timeout`.
+    pub fn connect_named(
+        master: &str,
+        cluster_dir: impl AsRef<Path>,
+        app_name: &str,
+    ) -> Result<Self> {
         let creds = Credentials::load_shared(cluster_dir.as_ref())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -91,17 +130,63 @@ impl Context {
                 source,
             })?;
         let (endpoint, master, peers) = runtime.block_on(connect(master, &creds))?;
+        let (app, lease_timeout_ms) = runtime.block_on(register(&master, app_name))?;
+        let peers = peers.with_application(&app);
+        let shutdown_key = crate::shutdown::next_key();
+        crate::shutdown::install();
+        crate::shutdown::register_app(
+            shutdown_key,
+            runtime.handle().clone(),
+            master.clone(),
+            app.clone(),
+        );
+        let jobs_running = Arc::new(AtomicUsize::new(0));
+        let gone = Arc::new(Mutex::new(None));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        runtime.spawn(renew_lease(
+            master.clone(),
+            app.clone(),
+            Duration::from_millis(lease_timeout_ms),
+            jobs_running.clone(),
+            gone.clone(),
+            stop_rx,
+        ));
+        tracing::debug!(%app, name = %app_name, "application registered");
         Ok(Self {
             inner: Arc::new(Inner {
                 master,
                 peers,
                 endpoint,
                 runtime,
-                lineage: Mutex::new(Lineage::default()),
+                lineage: Mutex::new(Lineage::for_app(app.clone())),
                 next_dataset: AtomicU64::new(1),
+                app,
+                shutdown_key,
+                jobs_running,
+                failed: AtomicBool::new(false),
+                released: AtomicBool::new(false),
+                gone,
+                lease_stop: Mutex::new(Some(stop_tx)),
             }),
             cluster: None,
         })
+    }
+
+    /// This driver's application id (`app-<master start>-<sequence>`).
+    pub fn application_id(&self) -> &str {
+        &self.inner.app
+    }
+
+    /// The id of a block of this application named `name`: drivers may read, write and drop
+    /// only their own application's blocks (`user_<app>_<name>`).
+    pub fn block_id(&self, name: &str) -> BlockId {
+        BlockId(format!("user_{}_{name}", self.inner.app))
+    }
+
+    /// Marks the driver as failed: its application ends `failed` instead of `finished` when
+    /// the context is dropped.
+    pub fn mark_failed(&self) {
+        self.inner.failed.store(true, Ordering::Relaxed);
     }
 
     /// The master's address.
@@ -268,7 +353,21 @@ impl Inner {
     }
 
     /// Runs a job on the cluster and returns every partition's result in partition order.
-    pub(crate) fn run_job(&self, spec: JobSpec) -> Result<Vec<PartitionResult>> {
+    pub(crate) fn run_job(&self, mut spec: JobSpec) -> Result<Vec<PartitionResult>> {
+        if let Some(why) = self.gone.lock().expect("gone lock").clone() {
+            return Err(Error::ApplicationGone(why));
+        }
+        spec.lineage.app = self.app.clone();
+        self.jobs_running.fetch_add(1, Ordering::Relaxed);
+        let result = self.run_job_inner(spec);
+        self.jobs_running.fetch_sub(1, Ordering::Relaxed);
+        if result.is_err() {
+            crate::shutdown::hold_if_interrupted();
+        }
+        result
+    }
+
+    fn run_job_inner(&self, spec: JobSpec) -> Result<Vec<PartitionResult>> {
         let request = MasterRequest::RunJob(spec);
         let (response, body) = self
             .runtime
@@ -294,7 +393,10 @@ impl Inner {
 
     /// Tells the master to drop a dataset's persisted blocks everywhere.
     pub(crate) fn unpersist(&self, dataset: DatasetId) -> Result<()> {
-        let request = MasterRequest::Unpersist { dataset };
+        let request = MasterRequest::Unpersist {
+            dataset,
+            app: self.app.clone(),
+        };
         match self.runtime.block_on(self.master.call(&request))? {
             MasterResponse::Ack => Ok(()),
             other => Err(Error::Encoding(format!("unexpected answer: {other:?}"))),
@@ -302,8 +404,37 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Ends the application on the master (bounded): its jobs are cancelled and its blocks
+    /// dropped everywhere at once.
+    fn release(&self) {
+        if self.released.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        crate::shutdown::forget_app(self.shutdown_key);
+        if let Some(stop) = self.lease_stop.lock().expect("lease lock").take() {
+            let _ = stop.send(());
+        }
+        if self.gone.lock().expect("gone lock").is_some() {
+            return;
+        }
+        let failed = self.failed.load(Ordering::Relaxed) || std::thread::panicking();
+        let request = MasterRequest::EndApplication {
+            app: self.app.clone(),
+            failed,
+        };
+        let released = self.runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(2), self.master.call(&request)).await
+        });
+        if !matches!(released, Ok(Ok(_))) {
+            tracing::warn!(app = %self.app, "could not release the application; the master will when its lease expires");
+        }
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.release();
         self.endpoint.close(0u32.into(), b"driver done");
         let endpoint = self.endpoint.clone();
         let _ = self.runtime.block_on(async {
@@ -314,9 +445,96 @@ impl Drop for Inner {
 
 impl Drop for Context {
     fn drop(&mut self) {
-        // Close our connections before the embedded cluster (if any) stops, so the master
-        // sees the driver leave cleanly.
+        // Release the application and close our connections before the embedded cluster (if
+        // any) stops, so the master sees the driver leave cleanly. Datasets still alive keep
+        // `Inner`, but the application ends with the context.
+        self.inner.release();
         self.inner.endpoint.close(0u32.into(), b"driver done");
+    }
+}
+
+/// The application name when none is given: `CINDER_APP_NAME`, else the program's file name.
+fn default_app_name() -> String {
+    if let Ok(name) = std::env::var("CINDER_APP_NAME") {
+        if !name.is_empty() {
+            return name;
+        }
+    }
+    std::env::args_os()
+        .next()
+        .and_then(|p| {
+            Path::new(&p)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "driver".into())
+}
+
+/// Registers an application; returns its id and the lease timeout.
+async fn register(master: &MasterClient, name: &str) -> Result<(String, u64)> {
+    let request = MasterRequest::RegisterApplication {
+        name: name.to_string(),
+    };
+    match master.call(&request).await? {
+        MasterResponse::ApplicationRegistered {
+            app,
+            lease_timeout_ms,
+        } => Ok((app, lease_timeout_ms)),
+        MasterResponse::Error { message } => Err(Error::Encoding(format!(
+            "the master refused to register an application: {message}"
+        ))),
+        other => Err(Error::Encoding(format!(
+            "unexpected answer to an application registration: {other:?}"
+        ))),
+    }
+}
+
+/// Renews the lease a few times per timeout until stopped; warns every
+/// [`NO_WORKER_WARNING`] while jobs wait with no live worker; records it when the master no
+/// longer runs the application.
+async fn renew_lease(
+    master: MasterClient,
+    app: String,
+    lease_timeout: Duration,
+    jobs_running: Arc<AtomicUsize>,
+    gone: Arc<Mutex<Option<String>>>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let period = (lease_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    let mut last_warning: Option<std::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let request = MasterRequest::RenewLease { app: app.clone() };
+        let answer =
+            tokio::time::timeout(period.max(Duration::from_secs(1)), master.call(&request));
+        match answer.await {
+            Ok(Ok(MasterResponse::LeaseRenewed { alive_workers })) => {
+                let waiting = jobs_running.load(Ordering::Relaxed) > 0;
+                if alive_workers == 0 && waiting {
+                    let due = last_warning.is_none_or(|t| t.elapsed() >= NO_WORKER_WARNING);
+                    if due {
+                        tracing::warn!(%app, "no live worker: the running job waits (it fails after the master's --no-worker-timeout)");
+                        last_warning = Some(std::time::Instant::now());
+                    }
+                } else {
+                    last_warning = None;
+                }
+            }
+            Ok(Ok(MasterResponse::ApplicationGone { state, .. })) => {
+                let why = format!("application {app} is {} on the master", state.as_str());
+                tracing::error!("{why}");
+                *gone.lock().expect("gone lock") = Some(why);
+                return;
+            }
+            Ok(Ok(other)) => {
+                tracing::warn!(%app, "unexpected answer to a lease renewal: {other:?}")
+            }
+            Ok(Err(e)) => tracing::warn!(%app, "lease renewal failed: {e}"),
+            Err(_) => tracing::warn!(%app, "lease renewal timed out"),
+        }
     }
 }
 

@@ -88,6 +88,8 @@ pub fn run_master(args: &MasterArgs) -> Result<()> {
     config.work_dir = args.work_dir.clone();
     config.heartbeat_interval = Duration::from_millis(args.heartbeat_interval_ms.max(10));
     config.heartbeat_timeout = Duration::from_millis(args.heartbeat_timeout_ms.max(20));
+    config.app_timeout = args.app_timeout.0.max(Duration::from_millis(100));
+    config.no_worker_timeout = args.no_worker_timeout.0;
     let addr_file = args.addr_file.clone();
     exit_on_actor_panic();
     actix_system().block_on(async move {

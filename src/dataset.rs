@@ -307,10 +307,16 @@ impl Dataset {
         self.inner.unpersist(self.id)
     }
 
+    /// The block holding persisted partition `partition` of this dataset
+    /// (`rdd_<app>_<dataset>_<partition>`).
+    pub fn block_id(&self, partition: u32) -> cinder_actors::wire::BlockId {
+        cinder_actors::data::plan::partition_block(&self.inner.app, self.id, partition)
+    }
+
     /// The lineage this dataset depends on (itself included).
     pub fn lineage(&self) -> Lineage {
         let all = self.inner.lineage.lock().expect("lineage lock");
-        let mut out = Lineage::default();
+        let mut out = Lineage::for_app(all.app.clone());
         let mut stack = vec![self.id];
         while let Some(id) = stack.pop() {
             if out.nodes.contains_key(&id) {

@@ -45,6 +45,10 @@ pub enum Error {
     /// A daemon process could not be started or died early.
     #[error("embedded cluster: {0}")]
     Launch(String),
+    /// The master no longer runs this driver's application (its lease expired, or an
+    /// operator killed it): its datasets are gone.
+    #[error("{0}")]
+    ApplicationGone(String),
     /// A worker id not known to the master.
     #[error("no alive worker with id {0:?}")]
     UnknownWorker(String),

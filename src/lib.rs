@@ -7,14 +7,17 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod cli_check;
 pub mod cli_ml;
 pub mod context;
 pub mod daemon;
 pub mod dataset;
+pub mod duration;
 pub mod error;
 pub mod local;
 pub mod logging;
 pub mod ml;
+mod shutdown;
 pub mod size;
 pub mod sources;
 pub mod status;
@@ -35,4 +38,5 @@ pub use context::Context;
 pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use local::{LocalCluster, LocalClusterBuilder};
+pub use shutdown::hold_if_interrupted;
 pub use sources::{CsvOptions, LibSvmOptions};

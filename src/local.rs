@@ -31,6 +31,8 @@ pub struct LocalClusterBuilder {
     dir: Option<PathBuf>,
     heartbeat_interval_ms: u64,
     heartbeat_timeout_ms: u64,
+    app_timeout: Option<Duration>,
+    no_worker_timeout: Option<Duration>,
     log_level: String,
     env: Vec<(String, String)>,
 }
@@ -45,6 +47,8 @@ impl Default for LocalClusterBuilder {
             dir: None,
             heartbeat_interval_ms: 1000,
             heartbeat_timeout_ms: 5000,
+            app_timeout: None,
+            no_worker_timeout: None,
             log_level: std::env::var("CINDER_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
             env: Vec::new(),
         }
@@ -82,6 +86,16 @@ impl LocalClusterBuilder {
     pub fn heartbeat_ms(mut self, interval_ms: u64, timeout_ms: u64) -> Self {
         self.heartbeat_interval_ms = interval_ms;
         self.heartbeat_timeout_ms = timeout_ms;
+        self
+    }
+    /// The master's `--app-timeout`: a driver silent this long is lost (default 30 s).
+    pub fn app_timeout(mut self, timeout: Duration) -> Self {
+        self.app_timeout = Some(timeout);
+        self
+    }
+    /// The master's `--no-worker-timeout` (default 60 s).
+    pub fn no_worker_timeout(mut self, timeout: Duration) -> Self {
+        self.no_worker_timeout = Some(timeout);
         self
     }
     /// Log level of the daemons (default `info`, or `CINDER_LOG_LEVEL`).
@@ -130,6 +144,8 @@ pub struct LocalCluster {
     master_addr: String,
     master: Option<Child>,
     workers: Vec<LocalWorker>,
+    /// Key of this cluster in the interrupt registry ([`crate::shutdown`]).
+    cleanup_key: u64,
 }
 
 impl LocalCluster {
@@ -178,6 +194,7 @@ impl LocalCluster {
             master_addr: String::new(),
             master: None,
             workers: Vec::new(),
+            cleanup_key: crate::shutdown::next_key(),
         };
         cluster.start_master()?;
         for index in 0..cluster.settings.workers {
@@ -194,6 +211,17 @@ impl LocalCluster {
         }
         info!(master = %cluster.master_addr, workers = cluster.workers.len(), dir = %cluster.root.display(), "embedded cluster started");
         Ok(cluster)
+    }
+
+    /// Tells the interrupt handler which processes and directory to clean up.
+    fn publish(&self) {
+        let mut pids: Vec<u32> = self.workers.iter().filter_map(LocalWorker::pid).collect();
+        pids.extend(self.master_pid());
+        let cleanup = crate::shutdown::ClusterCleanup {
+            pids,
+            temp_root: self._temp.as_ref().map(|t| t.path().to_path_buf()),
+        };
+        crate::shutdown::update_cluster(self.cleanup_key, cleanup);
     }
 
     fn daemon_command(&self, kind: &str, log: &Path) -> Result<Command> {
@@ -236,11 +264,20 @@ impl LocalCluster {
             .arg(self.settings.heartbeat_timeout_ms.to_string())
             .arg("--addr-file")
             .arg(&addr_file);
+        if let Some(timeout) = self.settings.app_timeout {
+            cmd.arg("--app-timeout")
+                .arg(format!("{}ms", timeout.as_millis()));
+        }
+        if let Some(timeout) = self.settings.no_worker_timeout {
+            cmd.arg("--no-worker-timeout")
+                .arg(format!("{}ms", timeout.as_millis()));
+        }
         let mut child = spawn(&mut cmd, "master")?;
         match wait_for_file(&addr_file, &mut child, "master") {
             Ok(addr) => {
                 self.master_addr = addr;
                 self.master = Some(child);
+                self.publish();
                 Ok(())
             }
             Err(e) => {
@@ -276,6 +313,7 @@ impl LocalCluster {
             return Err(e);
         }
         self.workers[index].child = Some(child);
+        self.publish();
         Ok(())
     }
 
@@ -365,6 +403,7 @@ impl LocalCluster {
 impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.stop();
+        crate::shutdown::forget_cluster(self.cleanup_key);
     }
 }
 

@@ -5,18 +5,38 @@ mod train;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
     cinder::daemon::maybe_run_daemon();
-    let cli = cinder::cli::Cli::parse();
+    let matches = cinder::cli::Cli::command().get_matches();
+    let cli = cinder::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(message) = check_usage(&cli, &matches) {
+        let mut command = cinder::cli::Cli::command();
+        command
+            .error(clap::error::ErrorKind::ValueValidation, message)
+            .exit();
+    }
     cinder::logging::init_logging(&cli.log_level);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            cinder::hold_if_interrupted();
             eprintln!("error: {}", error_chain(&e));
             ExitCode::from(1)
         }
+    }
+}
+
+/// Checks the whole command line before anything starts (usage errors exit 2).
+fn check_usage(cli: &cinder::cli::Cli, matches: &clap::ArgMatches) -> Result<(), String> {
+    use cinder::cli::Command;
+    use cinder::cli_check::{check_log_level, check_predict, check_train};
+    check_log_level(&cli.log_level)?;
+    match (&cli.command, matches.subcommand()) {
+        (Command::Train(args), Some((_, m))) => check_train(args, m),
+        (Command::Predict(args), Some((_, m))) => check_predict(args, m),
+        _ => Ok(()),
     }
 }
 

@@ -12,6 +12,29 @@ pub fn to_json(status: &ClusterStatus) -> String {
     serde_json::to_string_pretty(status).expect("status serializes")
 }
 
+/// Applications, one line each (running first): id, state, jobs, blocks, bytes, name.
+pub fn applications_table(status: &ClusterStatus) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<28} {:<9} {:>4} {:>7} {:>11}  NAME",
+        "APPLICATION", "STATE", "JOBS", "BLOCKS", "MEMORY"
+    );
+    for a in &status.applications {
+        let _ = writeln!(
+            out,
+            "{:<28} {:<9} {:>4} {:>7} {:>11}  {}",
+            a.id,
+            a.state.as_str(),
+            a.jobs_running,
+            a.blocks,
+            ByteSize(a.memory_bytes).to_string(),
+            a.name
+        );
+    }
+    out
+}
+
 /// A human-readable table of the cluster.
 pub fn to_table(status: &ClusterStatus) -> String {
     let alive = status
@@ -56,6 +79,10 @@ pub fn to_table(status: &ClusterStatus) -> String {
             w.blocks,
             format!("{} ago", human_ms(w.last_heartbeat_ms))
         );
+    }
+    if !status.applications.is_empty() {
+        out.push('\n');
+        out.push_str(&applications_table(status));
     }
     out
 }

@@ -5,7 +5,9 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use cinder::cli_ml::{Algorithm, DataArgs, DataFormat, Placement, PredictArgs, TrainArgs};
+use cinder::cli_ml::{
+    Algorithm, DataArgs, DataFormat, HandleInvalid, Placement, PredictArgs, TrainArgs,
+};
 use cinder::{Context, CsvOptions, CsvType, Dataset, FileFormat, LibSvmOptions};
 use cinder_algorithms::classification::{Family, LogisticRegression, LogisticRegressionModel};
 use cinder_algorithms::clustering::{DistanceMeasure, InitMode, KMeans, KMeansModel};
@@ -13,28 +15,41 @@ use cinder_algorithms::persistence::load_any;
 use cinder_algorithms::recommendation::als_kernel::RatingColumns;
 use cinder_algorithms::recommendation::{Als, AlsModel, ColdStartStrategy};
 use cinder_algorithms::regression::{LinearRegression, LinearRegressionModel, Solver};
+use cinder_algorithms::validity::{first_non_finite, Checked};
 use cinder_algorithms::{FeatureCols, FeatureSpec};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-fn connect(placement: &Placement) -> anyhow::Result<Context> {
+fn connect(placement: &Placement, app_name: &str) -> anyhow::Result<Context> {
     match (&placement.cluster, &placement.master) {
-        (Some(dir), Some(master)) => {
-            Context::connect(master, dir).with_context(|| format!("connecting to {master}"))
+        (Some(dir), Some(master)) => Context::connect_named(master, dir, app_name)
+            .with_context(|| format!("connecting to {master}")),
+        _ => {
+            let builder = cinder::LocalCluster::builder().workers(placement.workers);
+            Context::local_named(builder, app_name).context("starting the embedded cluster")
         }
-        _ => Context::local(placement.workers).context("starting the embedded cluster"),
     }
 }
 
+/// Runs `body` as one application: whatever it cached is released when it ends, on success
+/// and on error (the context's drop ends the application, which drops its blocks and shuffle
+/// outputs on every worker); an error ends it `failed`.
+fn as_application<T>(
+    placement: &Placement,
+    app_name: &str,
+    body: impl FnOnce(&Context) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let cx = connect(placement, app_name)?;
+    let result = body(&cx);
+    if result.is_err() {
+        cx.mark_failed();
+    }
+    drop(cx);
+    result
+}
+
 fn format_of(input: &DataArgs) -> DataFormat {
-    input
-        .format
-        .unwrap_or_else(|| match input.data.extension().and_then(|e| e.to_str()) {
-            Some("csv") => DataFormat::Csv,
-            Some("parquet") => DataFormat::Parquet,
-            _ if input.data.is_dir() => DataFormat::Parquet,
-            _ => DataFormat::Libsvm,
-        })
+    cinder::cli_check::resolved_format(input.format, &input.data)
 }
 
 /// Column names of a CSV or Parquet input, in order.
@@ -59,14 +74,64 @@ fn column_names(cx: &Context, input: &DataArgs, format: DataFormat) -> anyhow::R
     })
 }
 
-/// Loads the input and says where label, weight and features are.
-fn load(cx: &Context, input: &DataArgs) -> anyhow::Result<(Dataset, FeatureSpec)> {
+/// Applies `--handle-invalid` before any training: `error` names the file, the column and
+/// the value of the first non-finite value an estimator would consume; `skip` drops such
+/// rows (an input with nothing left is an error).
+fn check_finite(
+    data: Dataset,
+    spec: &FeatureSpec,
+    supervised: bool,
+    path: &std::path::Path,
+    handle: HandleInvalid,
+) -> anyhow::Result<Dataset> {
+    let checked = Checked {
+        spec: spec.clone(),
+        supervised,
+    };
+    match handle {
+        HandleInvalid::Error => {
+            let bad = data.filter("ml.non_finite_rows", &checked)?.take(1)?;
+            if bad.num_rows() > 0 {
+                let what = first_non_finite(&bad, &checked)
+                    .map_err(anyhow::Error::msg)?
+                    .map_or_else(
+                        || "a value is not finite".to_string(),
+                        |(_, w)| w.to_string(),
+                    );
+                bail!(
+                    "{}: {what} (NaN or infinity cannot be trained on; --handle-invalid skip drops such rows)",
+                    path.display()
+                );
+            }
+            Ok(data)
+        }
+        HandleInvalid::Skip => {
+            let kept = data.filter("ml.finite_rows", &checked)?.cache();
+            if kept.count()? == 0 {
+                bail!(
+                    "{}: no row is left once rows with NaN or infinity are skipped",
+                    path.display()
+                );
+            }
+            Ok(kept)
+        }
+    }
+}
+
+/// Loads the input and says where label, weight and features are. Unsupervised algorithms (`supervised` false) take every column as a
+/// feature by default (no column is set aside as a label).
+fn load_for(
+    cx: &Context,
+    input: &DataArgs,
+    supervised: bool,
+    num_features: Option<u32>,
+) -> anyhow::Result<(Dataset, FeatureSpec)> {
     let format = format_of(input);
     let partitions = input.partitions.max(1);
     let (ds, label, features) = match format {
         DataFormat::Libsvm => {
             let options = LibSvmOptions {
-                num_features: None,
+                num_features,
                 partitions,
             };
             (
@@ -91,10 +156,18 @@ fn load(cx: &Context, input: &DataArgs) -> anyhow::Result<(Dataset, FeatureSpec)
                 Some(cols) => cols.clone(),
                 None => names
                     .iter()
-                    .filter(|n| **n != label && Some(*n) != input.weight_col.as_ref())
+                    .filter(|n| {
+                        (!supervised || **n != label) && Some(*n) != input.weight_col.as_ref()
+                    })
                     .cloned()
                     .collect(),
             };
+            if let Some(missing) = features.iter().find(|f| !names.contains(f)) {
+                bail!(
+                    "{}: no feature column {missing:?} (columns: {names:?})",
+                    input.data.display()
+                );
+            }
             let ds = if format == DataFormat::Csv {
                 cx.read_csv(
                     &input.data,
@@ -131,11 +204,27 @@ fn progress_bar(quiet: bool) -> ProgressBar {
 
 /// `cinder train ALGO ...`.
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
-    let cx = connect(&args.placement)?;
+    let algorithm = clap::ValueEnum::to_possible_value(&args.algorithm).map_or_else(
+        || format!("{:?}", args.algorithm),
+        |v| v.get_name().to_string(),
+    );
+    let name = format!("cinder train {algorithm}");
+    as_application(&args.placement, &name, |cx| train_in(cx, args))
+}
+
+fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
     if args.algorithm == Algorithm::Als {
-        return train_als(&cx, args);
+        return train_als(cx, args);
     }
-    let (data, spec) = load(&cx, &args.input)?;
+    let supervised = args.algorithm != Algorithm::Kmeans;
+    let (data, spec) = load_for(cx, &args.input, supervised, None)?;
+    let data = check_finite(
+        data,
+        &spec,
+        supervised,
+        &args.input.data,
+        args.handle_invalid,
+    )?;
     let bar = progress_bar(false);
     bar.set_message("computing statistics");
     let mut on_iter =
@@ -376,10 +465,18 @@ fn logistic_output(model: &LogisticRegressionModel) -> (serde_json::Value, Strin
 /// `cinder predict --model DIR --data PATH [--out PATH]`.
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     let (metadata, _) = load_any(&args.model)?;
-    let cx = connect(&args.placement)?;
+    let name = format!("cinder predict {}", metadata.algorithm);
+    as_application(&args.placement, &name, |cx| predict_in(cx, args, &metadata))
+}
+
+fn predict_in(
+    cx: &Context,
+    args: &PredictArgs,
+    metadata: &cinder_algorithms::persistence::Metadata,
+) -> anyhow::Result<()> {
     if metadata.algorithm == "als" {
         let model = AlsModel::load(&args.model)?;
-        let (ratings, _) = load_ratings(&cx, &args.input)?;
+        let (ratings, _) = load_ratings(cx, &args.input)?;
         let mut predicted = model.transform(&ratings)?;
         if model.params.cold_start_strategy == ColdStartStrategy::Drop {
             predicted = predicted.filter("ml.not_nan", "prediction")?;
@@ -387,7 +484,51 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         let out_ds = predicted.select(&["user", "item", "rating", "prediction"]);
         return emit(&out_ds, args.out.as_deref());
     }
-    let (data, _) = load(&cx, &args.input)?;
+    // The model's feature count and columns decide how the data is read: a LibSVM file is
+    // read with the model's numFeatures (an index beyond it is an error naming the line), and
+    // CSV/Parquet columns must hold exactly the model's features.
+    let (model_features, columns) = match metadata.algorithm.as_str() {
+        "logistic-regression" => {
+            let model = LogisticRegressionModel::load(&args.model)?;
+            let n = model.coefficient_matrix.first().map_or(0, Vec::len);
+            (n, model.params.columns.clone())
+        }
+        "linear-regression" => {
+            let model = LinearRegressionModel::load(&args.model)?;
+            (model.coefficients.len(), model.params.columns.clone())
+        }
+        "kmeans" => {
+            let model = KMeansModel::load(&args.model)?;
+            let n = model.centers.first().map_or(0, Vec::len);
+            (n, model.params.columns.clone())
+        }
+        other => bail!("{}: unknown algorithm {other:?}", args.model.display()),
+    };
+    if format_of(&args.input) == DataFormat::Libsvm {
+        let found = cinder::runtime::data::libsvm::infer_num_features(&args.input.data)
+            .map_err(anyhow::Error::msg)? as usize;
+        if found > model_features {
+            bail!(
+                "{}: model has {model_features} features, data has {found} ({})",
+                args.input.data.display(),
+                args.model.display()
+            );
+        }
+    }
+    let (data, _) = load_for(cx, &args.input, true, Some(model_features as u32))?;
+    let sample = data.take(1)?;
+    if sample.num_rows() > 0 {
+        let rows = cinder_algorithms::features::Rows::new_features_only(&sample, &columns)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.data.display()))?;
+        if rows.num_features() != model_features {
+            bail!(
+                "{}: model has {model_features} features, data has {} ({})",
+                args.input.data.display(),
+                rows.num_features(),
+                args.model.display()
+            );
+        }
+    }
     let (predicted, label) = match metadata.algorithm.as_str() {
         "logistic-regression" => {
             let model = LogisticRegressionModel::load(&args.model)?;
@@ -399,11 +540,10 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
             let label = model.params.columns.label.clone();
             (model.transform(&data)?, label)
         }
-        "kmeans" => (
+        _ => (
             KMeansModel::load(&args.model)?.transform(&data)?,
             String::new(),
         ),
-        other => bail!("{}: unknown algorithm {other:?}", args.model.display()),
     };
     let names: Vec<String> = predicted
         .take(0)?

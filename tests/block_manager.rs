@@ -7,7 +7,6 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cinder::BlockId;
 use common::*;
 
 fn pattern(len: usize, seed: u8) -> Bytes {
@@ -20,7 +19,7 @@ fn pattern(len: usize, seed: u8) -> Bytes {
 #[test]
 fn a_block_put_on_one_worker_is_read_from_another() {
     let cx = local_context("blocks-remote", 2);
-    let id = BlockId::new("user/remote");
+    let id = cx.block_id("user/remote");
     let data = pattern(3 << 20, 9);
     assert_eq!(
         cx.put_block("worker-1", &id, data.clone()).unwrap(),
@@ -47,8 +46,7 @@ fn a_block_put_on_one_worker_is_read_from_another() {
         "local"
     );
     assert_eq!(
-        cx.fetch_block("worker-2", &BlockId::new("missing"))
-            .unwrap(),
+        cx.fetch_block("worker-2", &cx.block_id("missing")).unwrap(),
         None
     );
 
@@ -66,7 +64,7 @@ fn large_blocks_stream_and_budgets_hold() {
     let builder = local_builder("blocks-large", 1).memory_bytes(96 << 20);
     let cx = cinder::Context::local_with(builder).unwrap();
     let big = pattern(64 << 20, 1);
-    let id = BlockId::new("big");
+    let id = cx.block_id("big");
     cx.put_block("worker-1", &id, big.clone()).unwrap();
     let back = cx.get_block("worker-1", &id).unwrap().unwrap();
     assert!(back == big, "64 MiB block round-trips byte for byte");
@@ -74,7 +72,7 @@ fn large_blocks_stream_and_budgets_hold() {
     // 96 MiB budget: a memory-only block larger than the whole budget is refused clearly.
     let too_much = Bytes::from(vec![0u8; 100 << 20]);
     let err = cx
-        .put_block("worker-1", &BlockId::new("overflow"), too_much)
+        .put_block("worker-1", &cx.block_id("overflow"), too_much)
         .unwrap_err();
     assert!(err.to_string().contains("does not fit"), "{err}");
     assert_eq!(
@@ -84,7 +82,7 @@ fn large_blocks_stream_and_budgets_hold() {
     );
 
     // One that fits the budget but not beside "big" evicts it (memory only: dropped).
-    let second = BlockId::new("second");
+    let second = cx.block_id("second");
     cx.put_block("worker-1", &second, pattern(40 << 20, 2))
         .unwrap();
     assert_eq!(
@@ -107,7 +105,7 @@ fn large_blocks_stream_and_budgets_hold() {
 #[test]
 fn a_lost_workers_blocks_are_no_longer_located() {
     let mut cx = local_context("blocks-lost", 2);
-    let id = BlockId::new("only-copy");
+    let id = cx.block_id("only-copy");
     cx.put_block("worker-1", &id, pattern(1000, 3)).unwrap();
     cx.local_cluster_mut().unwrap().kill_worker(0).unwrap();
     cx.wait_for_status("worker-1 lost", Duration::from_secs(10), |s| {

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use cinder::builtin::{ColumnSums, RangeArgs, SumF64};
-use cinder::{BlockId, Context, Dataset, StorageLevel, WorkerState};
+use cinder::{Context, Dataset, StorageLevel, WorkerState};
 use common::*;
 
 fn range(cx: &Context, partitions: u32, rows: u64) -> Dataset {
@@ -127,7 +127,7 @@ fn a_corrupt_spilled_block_is_recomputed_never_returned() {
     let cached = range(&cx, 4, 5_000).persist(StorageLevel::DiskOnly, 1);
     let expected: ColumnSums = cached.aggregate::<SumF64>(&()).unwrap();
     blocks_reported(&cx, 4);
-    let block = BlockId::new(format!("rdd_{}_0", cached.id()));
+    let block = cached.block_id(0);
     let hits: Vec<bool> = ["worker-1", "worker-2"]
         .iter()
         .map(|w| cx.corrupt_block(w, &block).unwrap())
@@ -148,9 +148,7 @@ fn a_corrupt_spilled_block_is_recomputed_never_returned() {
 #[test]
 fn fault_injection_is_refused_unless_enabled() {
     let cx = local_context("ft-no-injection", 1);
-    let err = cx
-        .corrupt_block("worker-1", &BlockId::new("x"))
-        .unwrap_err();
+    let err = cx.corrupt_block("worker-1", &cx.block_id("x")).unwrap_err();
     assert!(
         err.to_string().contains("fault injection is disabled"),
         "{err}"

@@ -2,6 +2,7 @@
 //! served over QUIC.
 
 pub mod actor;
+pub mod applications;
 pub mod client;
 pub mod daemon;
 pub mod history;

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tracing::info;
 
-use crate::data::plan::{DatasetId, Lineage, Op};
+use crate::data::plan::{AppId, DatasetId, Lineage, Op};
 use crate::wire::{
     JobError, JobSpec, PartitionResult, TaskAction, TaskError, TaskOutput, TaskSpec,
 };
@@ -123,12 +123,21 @@ pub struct Scheduler {
     jobs: BTreeMap<u64, Job>,
     attempts: BTreeMap<u64, AttemptRef>,
     next_attempt: u64,
-    /// shuffle -> map partition -> worker holding its output.
-    map_outputs: BTreeMap<DatasetId, BTreeMap<u32, String>>,
-    lost_outputs: BTreeSet<(DatasetId, u32)>,
+    /// (application, shuffle) -> map partition -> worker holding its output.
+    map_outputs: BTreeMap<ShuffleKey, BTreeMap<u32, String>>,
+    lost_outputs: BTreeSet<(ShuffleKey, u32)>,
+    /// The application that got the last slot: the next round of launches starts after it.
+    last_app: Option<AppId>,
     recomputed_map_outputs: u64,
     /// Final progress of jobs that ended, until the master takes it (bounded).
     ended: std::collections::VecDeque<(u64, Vec<crate::wire::StageStatus>)>,
+}
+
+/// A shuffle of one application: dataset ids are unique only within their application.
+type ShuffleKey = (AppId, DatasetId);
+
+fn key(lineage: &Lineage, shuffle: DatasetId) -> ShuffleKey {
+    (lineage.app.clone(), shuffle)
 }
 
 /// The shuffles `d` reads through narrow dependencies (all partitions).
@@ -208,6 +217,7 @@ impl Scheduler {
             next_attempt: 1,
             map_outputs: BTreeMap::new(),
             lost_outputs: BTreeSet::new(),
+            last_app: None,
             recomputed_map_outputs: 0,
             ended: std::collections::VecDeque::new(),
         }
@@ -267,14 +277,21 @@ impl Scheduler {
             return false;
         };
         let maps = partitions_of(lineage, *parent);
-        self.map_outputs
-            .get(&shuffle)
-            .is_some_and(|outputs| (0..maps).all(|m| outputs.contains_key(&m)))
+        // A shuffle of an empty dataset has no map task and is complete at once.
+        maps == 0
+            || self
+                .map_outputs
+                .get(&key(lineage, shuffle))
+                .is_some_and(|outputs| (0..maps).all(|m| outputs.contains_key(&m)))
     }
 
     /// Places pending tasks on free slots (`free`: worker id -> free slots, updated in place).
-    /// Jobs go in submission order, stages upstream first, tasks in partition order; a task
-    /// whose cached data lives on busy workers waits up to the locality wait.
+    ///
+    /// Fair between applications: slots are handed out one task at a time, round-robin over
+    /// the applications with pending tasks (starting after the one that got the last slot),
+    /// so no application starves however many tasks another has queued. Within an
+    /// application, jobs go in submission order, stages upstream first, tasks in partition
+    /// order; a task whose cached data lives on busy workers waits up to the locality wait.
     pub fn launches(
         &mut self,
         now_ms: u64,
@@ -282,28 +299,137 @@ impl Scheduler {
         placement: &dyn Placement,
     ) -> Vec<Launch> {
         let mut out = Vec::new();
-        let job_ids: Vec<u64> = self.jobs.keys().copied().collect();
+        let mut apps: Vec<AppId> = Vec::new();
+        for job in self.jobs.values() {
+            if !apps.contains(&job.spec.lineage.app) {
+                apps.push(job.spec.lineage.app.clone());
+            }
+        }
+        apps.sort();
+        if let Some(last) = &self.last_app {
+            let start = apps.iter().position(|a| a > last).unwrap_or(0);
+            apps.rotate_left(start);
+        }
+        let mut waiting = apps;
+        // Each round gives every application with launchable work one task; bounded by the
+        // free slots (each launch takes one).
+        while !waiting.is_empty() && free.values().any(|n| *n > 0) {
+            let mut next_round = Vec::with_capacity(waiting.len());
+            for app in waiting {
+                if free.values().all(|n| *n == 0) {
+                    break;
+                }
+                if self.launch_one(now_ms, &app, free, placement, &mut out) {
+                    self.last_app = Some(app.clone());
+                    next_round.push(app);
+                }
+            }
+            waiting = next_round;
+        }
+        out
+    }
+
+    /// Launches one task of `app` (oldest job, upstream stage, lowest partition first) if one
+    /// can run now; true when it did.
+    fn launch_one(
+        &mut self,
+        now_ms: u64,
+        app: &str,
+        free: &mut BTreeMap<String, usize>,
+        placement: &dyn Placement,
+        out: &mut Vec<Launch>,
+    ) -> bool {
+        let job_ids: Vec<u64> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.spec.lineage.app == app)
+            .map(|(id, _)| *id)
+            .collect();
         for job_id in job_ids {
             for stage_index in 0..self.jobs[&job_id].stages.len() {
-                if free.values().all(|n| *n == 0) {
-                    return out;
-                }
                 let (ready, shuffles) = self.stage_ready(job_id, stage_index, placement);
                 if !ready {
                     continue;
                 }
-                self.launch_stage(
-                    now_ms,
-                    job_id,
-                    stage_index,
-                    &shuffles,
-                    free,
-                    placement,
-                    &mut out,
-                );
+                let before = out.len();
+                self.launch_stage(now_ms, job_id, stage_index, &shuffles, free, placement, out);
+                if out.len() > before {
+                    return true;
+                }
             }
         }
-        out
+        false
+    }
+
+    /// Jobs of `app` not finished yet.
+    pub fn jobs_of(&self, app: &str) -> u64 {
+        self.jobs
+            .values()
+            .filter(|j| j.spec.lineage.app == app)
+            .count() as u64
+    }
+
+    /// The application a job belongs to.
+    pub fn app_of(&self, job_id: u64) -> Option<&str> {
+        self.jobs.get(&job_id).map(|j| j.spec.lineage.app.as_str())
+    }
+
+    /// Fails every job of `app` with [`TaskError::Cancelled`] and forgets its map outputs
+    /// (its application ended). Returns the failed jobs' outcomes.
+    pub fn cancel_app(&mut self, app: &str, reason: &str) -> Vec<JobOutcome> {
+        let ids: Vec<u64> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.spec.lineage.app == app)
+            .map(|(id, _)| *id)
+            .collect();
+        let outcomes = ids
+            .into_iter()
+            .map(|id| self.cancel_job(id, reason))
+            .collect();
+        self.map_outputs.retain(|(a, _), _| a != app);
+        self.lost_outputs.retain(|((a, _), _)| a != app);
+        outcomes
+    }
+
+    /// Fails one job with [`TaskError::Cancelled`].
+    pub fn cancel_job(&mut self, job_id: u64, reason: &str) -> JobOutcome {
+        let (dataset, attempts) = self.jobs.get(&job_id).map_or((0, 0), |j| {
+            let result = j.stages.last();
+            (
+                j.spec.target,
+                result.map_or(0, |s| {
+                    s.tasks.values().map(|t| t.attempts).max().unwrap_or(0)
+                }),
+            )
+        });
+        let stage = self
+            .jobs
+            .get(&job_id)
+            .map_or(0, |j| j.stages.len().saturating_sub(1) as u32);
+        self.drop_job(job_id);
+        JobOutcome::Failed(JobError {
+            job_id,
+            dataset,
+            partition: 0,
+            stage,
+            attempts,
+            cause: TaskError::Cancelled {
+                reason: reason.to_string(),
+            },
+        })
+    }
+
+    /// Forgets the map outputs of one shuffle (its dataset was unpersisted).
+    pub fn forget_shuffle(&mut self, app: &str, shuffle: DatasetId) {
+        let k = (app.to_string(), shuffle);
+        self.map_outputs.remove(&k);
+        self.lost_outputs.retain(|(s, _)| *s != k);
+    }
+
+    /// Ids of the jobs running now.
+    pub fn job_ids(&self) -> Vec<u64> {
+        self.jobs.keys().copied().collect()
     }
 
     /// Whether a stage can run now, with the map output locations of the shuffles it reads.
@@ -321,7 +447,8 @@ impl Scheduler {
                 return (false, locations);
             }
             let mut holders = Vec::new();
-            for worker in self.map_outputs[&shuffle].values() {
+            let outputs = self.map_outputs.get(&key(&job.spec.lineage, shuffle));
+            for worker in outputs.into_iter().flat_map(|o| o.values()) {
                 match placement.address(worker) {
                     Some(address) => holders.push((worker.clone(), address)),
                     None => return (false, locations),
@@ -347,9 +474,11 @@ impl Scheduler {
         let job = self.jobs.get_mut(&job_id).expect("job");
         let stage = &mut job.stages[stage_index];
         let done_maps = match &stage.kind {
-            StageKind::ShuffleMap { shuffle, .. } => {
-                self.map_outputs.get(shuffle).cloned().unwrap_or_default()
-            }
+            StageKind::ShuffleMap { shuffle, .. } => self
+                .map_outputs
+                .get(&key(&job.spec.lineage, *shuffle))
+                .cloned()
+                .unwrap_or_default(),
             StageKind::Result => BTreeMap::new(),
         };
         for (&partition, task) in stage.tasks.iter_mut() {
@@ -434,6 +563,9 @@ impl Scheduler {
                 },
                 worker,
             });
+            // One task per call: the caller hands slots out round-robin between
+            // applications.
+            return;
         }
     }
 
@@ -454,12 +586,13 @@ impl Scheduler {
         match &stage.kind {
             StageKind::ShuffleMap { shuffle, .. } => {
                 let shuffle = *shuffle;
+                let k = key(&job.spec.lineage, shuffle);
                 task.state = SlotState::Done(TaskOutput::Unit);
                 self.map_outputs
-                    .entry(shuffle)
+                    .entry(k.clone())
                     .or_default()
                     .insert(at.partition, worker.to_string());
-                if self.lost_outputs.remove(&(shuffle, at.partition)) {
+                if self.lost_outputs.remove(&(k, at.partition)) {
                     self.recomputed_map_outputs += 1;
                     info!(shuffle, map = at.partition, %worker, "lost map output recomputed");
                 }
@@ -496,19 +629,16 @@ impl Scheduler {
         }
     }
 
-    fn forget_output(&mut self, shuffle: DatasetId, map: u32, worker: &str) {
+    fn forget_output(&mut self, k: &ShuffleKey, map: u32, worker: &str) {
         let held_there = self
             .map_outputs
-            .get(&shuffle)
+            .get(k)
             .and_then(|o| o.get(&map))
             .is_some_and(|w| w == worker);
         if held_there {
-            self.map_outputs
-                .get_mut(&shuffle)
-                .expect("outputs")
-                .remove(&map);
-            self.lost_outputs.insert((shuffle, map));
-            info!(shuffle, map, %worker, "map output lost; its map task will run again");
+            self.map_outputs.get_mut(k).expect("outputs").remove(&map);
+            self.lost_outputs.insert((k.clone(), map));
+            info!(app = %k.0, shuffle = k.1, map, %worker, "map output lost; its map task will run again");
         }
     }
 
@@ -528,7 +658,10 @@ impl Scheduler {
             ..
         } = &error
         {
-            self.forget_output(*shuffle, *map_partition, worker);
+            if let Some(app) = self.app_of(at.job) {
+                let k = (app.to_string(), *shuffle);
+                self.forget_output(&k, *map_partition, worker);
+            }
         }
         let config = self.config;
         let job = self.jobs.get_mut(&at.job)?;
@@ -565,27 +698,31 @@ impl Scheduler {
     /// outputs are recomputed, instead of waiting for their fetches from the dead process to
     /// time out (found by cinder-chaos `kill-restart`).
     pub fn worker_lost(&mut self, now_ms: u64, worker: &str) -> Vec<JobOutcome> {
-        let held: Vec<(DatasetId, u32)> = self
+        let held: Vec<(ShuffleKey, u32)> = self
             .map_outputs
             .iter()
             .flat_map(|(s, outputs)| {
                 outputs
                     .iter()
                     .filter(|(_, w)| *w == worker)
-                    .map(move |(m, _)| (*s, *m))
+                    .map(move |(m, _)| (s.clone(), *m))
             })
             .collect();
-        let mut lost_reads: BTreeMap<DatasetId, u32> = BTreeMap::new();
-        for (shuffle, map) in held {
-            lost_reads.entry(shuffle).or_insert(map);
-            self.forget_output(shuffle, map, worker);
+        let mut lost_reads: BTreeMap<ShuffleKey, u32> = BTreeMap::new();
+        for (k, map) in held {
+            lost_reads.entry(k.clone()).or_insert(map);
+            self.forget_output(&k, map, worker);
         }
         let mut lost: Vec<(u64, TaskError)> = Vec::new();
-        for stage in self.jobs.values().flat_map(|j| &j.stages) {
+        let stages = self
+            .jobs
+            .values()
+            .flat_map(|j| j.stages.iter().map(move |s| (&j.spec.lineage.app, s)));
+        for (app, stage) in stages {
             let reads_lost = stage
                 .parents
                 .iter()
-                .find_map(|p| lost_reads.get(p).map(|m| (*p, *m)));
+                .find_map(|p| lost_reads.get(&(app.clone(), *p)).map(|m| (*p, *m)));
             for task in stage.tasks.values() {
                 let SlotState::Running {
                     worker: w,

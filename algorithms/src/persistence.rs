@@ -27,6 +27,10 @@ pub struct Metadata {
     pub params: serde_json::Value,
     /// Rows in `data.arrow`.
     pub rows: usize,
+    /// CRC-32 of `data.arrow`, verified on load (a flipped byte is an error, never a
+    /// different model). Absent in models written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_crc32: Option<u32>,
 }
 
 fn err(path: &Path, message: impl std::fmt::Display) -> MlError {
@@ -57,15 +61,17 @@ pub fn save(
     ));
     std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e))?;
     let result = (|| {
-        let metadata = Metadata {
-            algorithm: algorithm.to_string(),
-            format_version: FORMAT_VERSION,
-            crate_version: env!("CARGO_PKG_VERSION").to_string(),
-            params: serde_json::to_value(params).map_err(|e| err(dir, e))?,
-            rows: rows.len(),
-        };
-        let json = serde_json::to_string_pretty(&metadata).map_err(|e| err(dir, e))?;
-        std::fs::write(tmp.join("metadata.json"), json).map_err(|e| err(&tmp, e))?;
+        let params = serde_json::to_value(params).map_err(|e| err(dir, e))?;
+        if let Some((i, _)) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.iter().any(|v| !v.is_finite()))
+        {
+            return Err(err(
+                dir,
+                format!("row {i} of the model holds a non-finite value"),
+            ));
+        }
         let values = ListArray::from_iter_primitive::<arrow_array::types::Float64Type, _, _>(
             rows.iter().map(|r| Some(r.iter().map(|v| Some(*v)))),
         );
@@ -76,11 +82,23 @@ pub fn save(
         )]));
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(values)])
             .map_err(|e| err(dir, e))?;
-        let file = std::fs::File::create(tmp.join("data.arrow")).map_err(|e| err(&tmp, e))?;
+        let mut data = Vec::new();
         let mut writer =
-            arrow_ipc::writer::FileWriter::try_new(file, &schema).map_err(|e| err(dir, e))?;
+            arrow_ipc::writer::FileWriter::try_new(&mut data, &schema).map_err(|e| err(dir, e))?;
         writer.write(&batch).map_err(|e| err(dir, e))?;
         writer.finish().map_err(|e| err(dir, e))?;
+        drop(writer);
+        std::fs::write(tmp.join("data.arrow"), &data).map_err(|e| err(&tmp, e))?;
+        let metadata = Metadata {
+            algorithm: algorithm.to_string(),
+            format_version: FORMAT_VERSION,
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            params,
+            rows: rows.len(),
+            data_crc32: Some(crc32fast::hash(&data)),
+        };
+        let json = serde_json::to_string_pretty(&metadata).map_err(|e| err(dir, e))?;
+        std::fs::write(tmp.join("metadata.json"), json).map_err(|e| err(&tmp, e))?;
         std::fs::rename(&tmp, dir).map_err(|e| err(dir, e))
     })();
     if result.is_err() {
@@ -126,8 +144,20 @@ pub fn load_any(dir: &Path) -> Result<(Metadata, Vec<Vec<f64>>), MlError> {
         ));
     }
     let data_path = dir.join("data.arrow");
-    let file = std::fs::File::open(&data_path).map_err(|e| err(&data_path, e))?;
-    let reader = arrow_ipc::reader::FileReader::try_new(file, None)
+    let data = std::fs::read(&data_path).map_err(|e| err(&data_path, e))?;
+    if let Some(expected) = metadata.data_crc32 {
+        let found = crc32fast::hash(&data);
+        if found != expected {
+            return Err(err(
+                &data_path,
+                format!(
+                    "checksum mismatch (CRC-32 {found:08x}, metadata.json says {expected:08x}): \
+                     the file is corrupt or was modified"
+                ),
+            ));
+        }
+    }
+    let reader = arrow_ipc::reader::FileReader::try_new(std::io::Cursor::new(data), None)
         .map_err(|e| err(&data_path, format!("corrupt: {e}")))?;
     let mut rows = Vec::new();
     for batch in reader {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use cinder::runtime::scheduler::SchedulerConfig;
-use cinder::{BlockId, ClusterStatus, Context, LocalCluster, WorkerState};
+use cinder::{ClusterStatus, Context, LocalCluster, WorkerState};
 use serde::Serialize;
 
 use crate::cluster::{scan_for_panics, signal, wait_all_gone, Cluster};
@@ -286,7 +286,7 @@ impl Harness {
         let mut holder = None;
         if let (FaultKind::KillHolder, Some(cached)) = (scenario.fault, &prepared.cached) {
             let partition = Rng::new(seed).below(u64::from(cached.num_partitions()));
-            let block = BlockId::new(format!("rdd_{}_{partition}", cached.id()));
+            let block = cached.block_id(partition as u32);
             for (i, id) in ids.iter().enumerate() {
                 if cx.get_block(id, &block)?.is_some() {
                     anyhow::ensure!(holder.is_none(), "{block} has more than one copy");
@@ -499,7 +499,7 @@ fn corrupt(
     let mut hit = 0;
     for k in 0..partitions {
         let p = (first + k) % partitions;
-        let block = BlockId::new(format!("rdd_{}_{p}", cached.id()));
+        let block = cached.block_id(p as u32);
         for id in ids {
             if hit < n && cx.corrupt_block(id, &block)? {
                 hit += 1;

@@ -64,6 +64,7 @@ pub fn draw(frame: &mut Frame, app: &App, now: Instant) {
 }
 
 fn header_line(app: &App) -> Line<'static> {
+    use cinder_actors::wire::AppState;
     let bold = Style::new().add_modifier(Modifier::BOLD);
     let Some(s) = &app.status else {
         return Line::from(vec![
@@ -85,14 +86,18 @@ fn header_line(app: &App) -> Line<'static> {
     Line::from(vec![
         Span::styled(" cinder top ", bold),
         Span::raw(format!(
-            " master {}  up {}  workers {} alive, {} lost  tasks {} running  jobs {} running  recomputed partitions {}",
+            " master {}  up {}  workers {} alive, {} lost  tasks {} running  jobs {} running  recomputed partitions {}  apps {} running",
             s.master,
             human_ms(s.uptime_ms),
             alive,
             s.workers.len() - alive,
             tasks,
             running,
-            s.recomputed_partitions
+            s.recomputed_partitions,
+            s.applications
+                .iter()
+                .filter(|a| a.state == AppState::Running)
+                .count()
         )),
     ])
 }
@@ -326,7 +331,7 @@ fn event_line(event: &ClusterEvent, uptime_ms: u64) -> Line<'static> {
             Color::Yellow
         }
         K::WorkerJoined | K::JobFinished => Color::Green,
-        K::JobSubmitted | K::Unknown => Color::Reset,
+        K::JobSubmitted | K::ApplicationStarted | K::ApplicationEnded | K::Unknown => Color::Reset,
     };
     let kind = serde_json::to_value(event.kind)
         .ok()

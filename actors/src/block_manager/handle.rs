@@ -212,6 +212,19 @@ impl BlockManagerHandle {
         }
     }
 
+    /// Drops every block of application `app` (its driver ended); returns how many.
+    pub async fn drop_application(&self, app: &str) -> Result<u64, BlockError> {
+        let mut dropped = 0;
+        for (block_id, _) in self.list().await? {
+            if crate::data::plan::block_app(&block_id) == Some(app)
+                && self.remove(&block_id).await?
+            {
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
+
     /// Storage figures as of the last finished operation, read from counters: never waits
     /// behind a block operation (a spill, a disk read).
     pub fn stats(&self) -> BlockStats {

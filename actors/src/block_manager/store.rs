@@ -168,8 +168,10 @@ impl BlockStore {
             return Ok(outcome);
         }
         while self.memory.used_bytes() + size > self.budget_bytes {
-            let (victim, victim_bytes, victim_level) =
-                self.memory.pop_lru().expect("used bytes imply blocks");
+            let (victim, victim_bytes, victim_level) = self
+                .memory
+                .pop_victim(&id, size, self.budget_bytes)
+                .expect("used bytes imply blocks");
             match victim_level {
                 StorageLevel::MemoryOnly => {
                     debug!(block = %victim, "evicted from memory (memory only: dropped)");

@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 
 use super::aggregate::aggregate_function;
 use super::functions::{column_function, filter_function, generate_function, map_function};
-use super::plan::{partition_block, shuffle_block, DatasetId, Op, TextFormat};
+use super::plan::{DatasetId, Op, TextFormat};
 use super::relational::{bucketize, cogroup, group_aggregate, hash_join};
 use super::stamp::read_unchanged;
 use super::{csv, files, ipc, libsvm};
@@ -66,6 +66,7 @@ impl Executor {
         {
             self.write_shuffle(
                 batch,
+                &spec.lineage.app,
                 *shuffle,
                 keys.clone(),
                 *num_partitions,
@@ -94,6 +95,7 @@ impl Executor {
     async fn write_shuffle(
         &self,
         batch: RecordBatch,
+        app: &str,
         shuffle: DatasetId,
         keys: Vec<String>,
         buckets: u32,
@@ -109,7 +111,7 @@ impl Executor {
         })
         .await?;
         for (reduce, bytes) in encoded.into_iter().enumerate() {
-            let block = shuffle_block(shuffle, map, reduce as u32);
+            let block = super::plan::shuffle_block(app, shuffle, map, reduce as u32);
             self.blocks
                 .put_level(block, bytes, StorageLevel::MemoryAndDisk)
                 .await
@@ -133,7 +135,7 @@ impl Executor {
             .ok_or_else(|| internal(format!("no map output locations for shuffle {shuffle}")))?;
         let mut parts = Vec::with_capacity(holders.len());
         for (map, (worker, address)) in holders.iter().enumerate() {
-            let block = shuffle_block(shuffle, map as u32, reduce);
+            let block = spec.lineage.shuffle_block(shuffle, map as u32, reduce);
             let lost = |message: String| TaskError::MapOutputLost {
                 shuffle,
                 map_partition: map as u32,
@@ -180,7 +182,7 @@ impl Executor {
     ) -> BoxFuture<'a, Result<RecordBatch, TaskError>> {
         Box::pin(async move {
             let node = spec.lineage.node(d).map_err(internal)?;
-            let block = partition_block(d, p);
+            let block = spec.lineage.partition_block(d, p);
             if node.persist.is_some() {
                 if let Some(bytes) = self.blocks.get_local(&block).await.map_err(internal)? {
                     metrics.cached_local += 1;

@@ -8,8 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::wire::{BlockId, StorageLevel};
 
-/// Identifies a dataset within a driver's lineage graph.
+/// Identifies a dataset within a driver's lineage graph (unique within its application).
 pub type DatasetId = u64;
+
+/// Identifies an application: one driver's registration with the master
+/// (`app-<master start, Unix ms>-<sequence>`), unique across drivers and master restarts.
+/// It never contains `_`, so block names that carry it can be split.
+pub type AppId = String;
 
 /// How a dataset is persisted once computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,11 +220,49 @@ pub enum PlanError {
         /// Partitions it has.
         count: u32,
     },
+    /// A dataset depends on itself.
+    #[error("the lineage has a cycle through dataset {0}")]
+    Cycle(DatasetId),
+    /// A node's id differs from its key in the graph.
+    #[error("dataset {key} is stored under another id ({id})")]
+    IdMismatch {
+        /// The key.
+        key: DatasetId,
+        /// The node's own id.
+        id: DatasetId,
+    },
+    /// The graph is larger than the master accepts.
+    #[error("the lineage has {nodes} datasets; at most {max} are accepted")]
+    TooLarge {
+        /// Datasets in the graph.
+        nodes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A dataset has more partitions than the master accepts.
+    #[error("dataset {dataset} has {count} partitions; at most {max} are accepted")]
+    TooManyPartitions {
+        /// The dataset.
+        dataset: DatasetId,
+        /// Its partitions.
+        count: u32,
+        /// The limit.
+        max: u32,
+    },
 }
 
-/// A set of datasets closed under their dependencies.
+/// Most datasets one submitted lineage may hold.
+pub const MAX_LINEAGE_NODES: usize = 100_000;
+
+/// Most partitions one dataset may have.
+pub const MAX_PARTITIONS: u32 = 1_000_000;
+
+/// A set of datasets closed under their dependencies, all of one application.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Lineage {
+    /// The application the datasets belong to; block names carry it.
+    #[serde(default)]
+    pub app: AppId,
     /// The nodes by id.
     pub nodes: BTreeMap<DatasetId, DatasetNode>,
 }
@@ -244,17 +287,124 @@ pub fn op_parents(op: &Op) -> Vec<DatasetId> {
     }
 }
 
-/// The block id of one reduce partition of one map output of a shuffle.
-pub fn shuffle_block(shuffle: DatasetId, map: u32, reduce: u32) -> BlockId {
-    BlockId(format!("shuffle_{shuffle}_{map}_{reduce}"))
+/// The block id of one reduce partition of one map output of a shuffle of application `app`.
+pub fn shuffle_block(app: &str, shuffle: DatasetId, map: u32, reduce: u32) -> BlockId {
+    BlockId(format!("shuffle_{app}_{shuffle}_{map}_{reduce}"))
 }
 
-/// The block id of a persisted partition.
-pub fn partition_block(dataset: DatasetId, partition: u32) -> BlockId {
-    BlockId(format!("rdd_{dataset}_{partition}"))
+/// The block id of a persisted partition of application `app`.
+pub fn partition_block(app: &str, dataset: DatasetId, partition: u32) -> BlockId {
+    BlockId(format!("rdd_{app}_{dataset}_{partition}"))
+}
+
+/// The prefix shared by every persisted partition of one dataset.
+pub fn dataset_block_prefix(app: &str, dataset: DatasetId) -> String {
+    format!("rdd_{app}_{dataset}_")
+}
+
+/// The prefix shared by every map output of one shuffle.
+pub fn shuffle_block_prefix(app: &str, shuffle: DatasetId) -> String {
+    format!("shuffle_{app}_{shuffle}_")
+}
+
+/// Block kinds whose names carry their application: `<kind>_<app>_...`.
+pub const APP_BLOCK_KINDS: [&str; 4] = ["rdd", "shuffle", "broadcast", "user"];
+
+/// The application a block belongs to, when its name carries one
+/// (`rdd_<app>_…`, `shuffle_<app>_…`, `broadcast_<app>_…`, `user_<app>_…`).
+pub fn block_app(block: &BlockId) -> Option<&str> {
+    let (kind, rest) = block.0.split_once('_')?;
+    if !APP_BLOCK_KINDS.contains(&kind) {
+        return None;
+    }
+    let app = rest.split('_').next()?;
+    (!app.is_empty()).then_some(app)
+}
+
+/// The dataset of a persisted partition's block (`rdd_<app>_<dataset>_<partition>`).
+pub fn block_dataset(block: &BlockId) -> Option<(&str, DatasetId)> {
+    let rest = block.0.strip_prefix("rdd_")?;
+    let mut parts = rest.split('_');
+    let app = parts.next()?;
+    let dataset = parts.next()?.parse().ok()?;
+    Some((app, dataset))
 }
 
 impl Lineage {
+    /// An empty lineage of application `app`.
+    pub fn for_app(app: impl Into<AppId>) -> Self {
+        Self {
+            app: app.into(),
+            nodes: BTreeMap::new(),
+        }
+    }
+
+    /// The block of a persisted partition of this lineage's application.
+    pub fn partition_block(&self, dataset: DatasetId, partition: u32) -> BlockId {
+        partition_block(&self.app, dataset, partition)
+    }
+
+    /// The block of one map output of a shuffle of this lineage's application.
+    pub fn shuffle_block(&self, shuffle: DatasetId, map: u32, reduce: u32) -> BlockId {
+        shuffle_block(&self.app, shuffle, map, reduce)
+    }
+
+    /// Checks a submitted lineage before anything runs: bounded size, ids consistent, every
+    /// referenced dataset present (the target too), partition counts bounded, no cycles.
+    pub fn validate(&self, target: DatasetId) -> Result<(), PlanError> {
+        if self.nodes.len() > MAX_LINEAGE_NODES {
+            return Err(PlanError::TooLarge {
+                nodes: self.nodes.len(),
+                max: MAX_LINEAGE_NODES,
+            });
+        }
+        self.node(target)?;
+        for (&key, node) in &self.nodes {
+            if node.id != key {
+                return Err(PlanError::IdMismatch { key, id: node.id });
+            }
+            if node.num_partitions > MAX_PARTITIONS {
+                return Err(PlanError::TooManyPartitions {
+                    dataset: key,
+                    count: node.num_partitions,
+                    max: MAX_PARTITIONS,
+                });
+            }
+            for parent in op_parents(&node.op) {
+                self.node(parent)?;
+            }
+        }
+        // Iterative depth-first search with colours: 1 = on the stack, 2 = done.
+        let mut colour: BTreeMap<DatasetId, u8> = BTreeMap::new();
+        for &start in self.nodes.keys() {
+            if colour.contains_key(&start) {
+                continue;
+            }
+            let mut stack = vec![(start, false)];
+            while let Some((id, children_done)) = stack.pop() {
+                if children_done {
+                    colour.insert(id, 2);
+                    continue;
+                }
+                match colour.get(&id) {
+                    Some(2) => continue,
+                    Some(_) => return Err(PlanError::Cycle(id)),
+                    None => {}
+                }
+                colour.insert(id, 1);
+                stack.push((id, true));
+                for parent in self.parents(id) {
+                    match colour.get(&parent) {
+                        Some(1) => return Err(PlanError::Cycle(parent)),
+                        Some(_) => {}
+                        None => stack.push((parent, false)),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A node by id.
     pub fn node(&self, id: DatasetId) -> Result<&DatasetNode, PlanError> {
         self.nodes.get(&id).ok_or(PlanError::Missing(id))
@@ -341,7 +491,7 @@ impl Lineage {
     /// The sub-lineage partition `p` of `d` needs, with in-memory collections cut down to the
     /// partitions actually read.
     pub fn prune_for(&self, d: DatasetId, p: u32) -> Result<Lineage, PlanError> {
-        let mut out = Lineage::default();
+        let mut out = Lineage::for_app(self.app.clone());
         let mut stack = vec![(d, p)];
         let mut needed: BTreeMap<DatasetId, Vec<u32>> = BTreeMap::new();
         while let Some((id, part)) = stack.pop() {
@@ -366,7 +516,7 @@ impl Lineage {
         while let Some((id, part)) = current {
             let Ok(node) = self.node(id) else { break };
             if node.persist.is_some() {
-                out.push(partition_block(id, part));
+                out.push(self.partition_block(id, part));
             }
             current = match self.dependencies(id, part) {
                 Ok(deps) if deps.len() == 1 => Some(deps[0]),
@@ -457,13 +607,56 @@ mod tests {
     }
 
     #[test]
+    fn validation_refuses_cycles_missing_parents_and_bad_ids() {
+        let l = graph();
+        assert_eq!(l.validate(4), Ok(()));
+        assert_eq!(l.validate(9), Err(PlanError::Missing(9)));
+        let mut cyclic = graph();
+        cyclic.nodes.get_mut(&3).unwrap().op = Op::Union {
+            parents: vec![1, 4],
+        };
+        assert!(matches!(cyclic.validate(4), Err(PlanError::Cycle(_))));
+        let mut dangling = graph();
+        dangling.nodes.remove(&2);
+        assert_eq!(dangling.validate(4), Err(PlanError::Missing(2)));
+        let mut renamed = graph();
+        renamed.nodes.get_mut(&2).unwrap().id = 7;
+        assert!(matches!(
+            renamed.validate(4),
+            Err(PlanError::IdMismatch { key: 2, id: 7 })
+        ));
+        // A diamond (two paths to one node) is not a cycle.
+        let mut diamond = graph();
+        diamond.nodes.get_mut(&3).unwrap().op = Op::Union {
+            parents: vec![1, 1],
+        };
+        assert_eq!(diamond.validate(4), Ok(()));
+    }
+
+    #[test]
+    fn block_names_carry_their_application() {
+        let block = partition_block("app-17-0001", 3, 7);
+        assert_eq!(block.0, "rdd_app-17-0001_3_7");
+        assert_eq!(block_app(&block), Some("app-17-0001"));
+        assert_eq!(block_dataset(&block), Some(("app-17-0001", 3)));
+        let shuffle = shuffle_block("app-17-0002", 5, 1, 0);
+        assert_eq!(block_app(&shuffle), Some("app-17-0002"));
+        assert!(shuffle
+            .0
+            .starts_with(&shuffle_block_prefix("app-17-0002", 5)));
+        assert_eq!(block_app(&BlockId::new("mine")), None);
+        assert_eq!(block_app(&BlockId::new("other_app-1_x")), None);
+        assert_eq!(block_app(&BlockId::new("rdd__1_2")), None);
+    }
+
+    #[test]
     fn persisted_chain_walks_narrow_ancestors() {
         let mut l = graph();
         l.nodes.get_mut(&1).unwrap().persist = l.nodes[&4].persist;
         assert_eq!(
             l.persisted_chain(4, 0),
-            vec![partition_block(4, 0), partition_block(1, 0)]
+            vec![partition_block("", 4, 0), partition_block("", 1, 0)]
         );
-        assert_eq!(l.persisted_chain(4, 3), vec![partition_block(4, 3)]);
+        assert_eq!(l.persisted_chain(4, 3), vec![partition_block("", 4, 3)]);
     }
 }

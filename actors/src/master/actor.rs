@@ -9,15 +9,19 @@ use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
+use super::applications::Applications;
 use super::history::{count, human_bytes, History, HistoryLimits};
 use super::membership::{HeartbeatOutcome, Membership, Registration};
 use crate::clock::Clock;
-use crate::data::plan::DatasetId;
+use crate::data::plan::{
+    block_app, block_dataset, dataset_block_prefix, shuffle_block_prefix, DatasetId,
+    APP_BLOCK_KINDS,
+};
 use crate::scheduler::{JobOutcome, Launch, Placement, Scheduler, SchedulerConfig};
 use crate::transport::{endpoint::resolve, PeerInfo, PeerPool};
 use crate::wire::{
-    BlockId, ClusterStatus, EventKind, JobSpec, MasterRequest, MasterResponse, StageStatus,
-    TaskError, TaskMetrics, TaskOutput, WorkerRequest, WorkerResponse,
+    AppState, ClusterStatus, EventKind, JobError, JobSpec, MasterRequest, MasterResponse,
+    StageStatus, TaskError, TaskMetrics, TaskOutput, WorkerRequest, WorkerResponse,
 };
 
 /// Deadline of one task on a worker (loss of the worker is detected much earlier).
@@ -89,6 +93,27 @@ pub struct Master {
     history: History,
     /// Final progress of jobs that ended during the message being handled.
     ended: BTreeMap<u64, Vec<StageStatus>>,
+    apps: Applications,
+    /// Unix time (ms) when the master's clock read 0.
+    start_unix_ms: u64,
+    /// Jobs fail after this long without a live worker.
+    no_worker_timeout_ms: u64,
+    /// Since when (master clock) jobs have been waiting with no live worker.
+    no_worker_since_ms: Option<u64>,
+    /// Master clock at the last timer tick (a long gap means the process was paused).
+    last_tick_ms: u64,
+}
+
+/// Default `--app-timeout`: a driver that has not renewed its lease for this long is lost.
+pub const DEFAULT_APP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default `--no-worker-timeout`: jobs fail after this long without a live worker.
+pub const DEFAULT_NO_WORKER_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Master {
@@ -102,6 +127,7 @@ impl Master {
         clock: Arc<dyn Clock>,
         pool: PeerPool,
     ) -> Self {
+        let clock_ms = clock.now_ms();
         Self {
             membership: Membership::new(heartbeat_timeout.as_millis() as u64),
             scheduler: Scheduler::new(SchedulerConfig::default()),
@@ -113,12 +139,49 @@ impl Master {
             waiters: HashMap::new(),
             history: History::new(HistoryLimits::default()),
             ended: BTreeMap::new(),
+            apps: Applications::new(unix_now_ms(), DEFAULT_APP_TIMEOUT.as_millis() as u64),
+            last_tick_ms: clock_ms,
+            start_unix_ms: unix_now_ms().saturating_sub(clock_ms),
+            no_worker_timeout_ms: DEFAULT_NO_WORKER_TIMEOUT.as_millis() as u64,
+            no_worker_since_ms: None,
         }
+    }
+
+    /// Sets `--app-timeout` (leases) and `--no-worker-timeout`.
+    pub fn with_timeouts(mut self, app_timeout: Duration, no_worker_timeout: Duration) -> Self {
+        let start = self.start_unix_ms + self.clock.now_ms();
+        self.apps = Applications::new(start, app_timeout.as_millis() as u64);
+        self.no_worker_timeout_ms = no_worker_timeout.as_millis() as u64;
+        self
     }
 
     fn on_request(&mut self, peer: &PeerInfo, request: MasterRequest) -> MasterResponse {
         let now = self.clock.now_ms();
         match request {
+            MasterRequest::RegisterApplication { name } => self.register_app(now, peer, &name),
+            MasterRequest::RenewLease { app } => match self.apps.renew(now, &app) {
+                Ok(()) => MasterResponse::LeaseRenewed {
+                    alive_workers: self.membership.alive().len() as u64,
+                },
+                Err(state) => MasterResponse::ApplicationGone { app, state },
+            },
+            MasterRequest::EndApplication { app, failed } => {
+                let state = if failed {
+                    AppState::Failed
+                } else {
+                    AppState::Finished
+                };
+                self.release_app(&app, state, "its driver ended");
+                MasterResponse::Ack
+            }
+            MasterRequest::KillApplication { app } => {
+                if self.release_app(&app, AppState::Killed, "was killed by an operator") {
+                    MasterResponse::Ack
+                } else {
+                    let state = self.apps.state(&app);
+                    MasterResponse::ApplicationGone { app, state }
+                }
+            }
             MasterRequest::RegisterWorker {
                 worker_id,
                 address,
@@ -127,6 +190,20 @@ impl Master {
                 pid,
                 blocks,
             } => {
+                // Blocks of applications that are not running (ended while the worker was
+                // away, or issued by an earlier master) can never be read again: drop them.
+                let (blocks, stale): (Vec<_>, Vec<_>) = blocks
+                    .into_iter()
+                    .partition(|(b, _)| block_app(b).is_none_or(|app| self.apps.is_running(app)));
+                let mut stale_apps: Vec<String> = stale
+                    .iter()
+                    .filter_map(|(b, _)| block_app(b).map(str::to_string))
+                    .collect();
+                stale_apps.dedup();
+                for app in stale_apps {
+                    info!(worker = %worker_id, %app, "dropping blocks of an application that is not running");
+                    self.send_to(&address, WorkerRequest::DropApplication { app });
+                }
                 let reg = Registration {
                     worker_id: worker_id.clone(),
                     address: address.clone(),
@@ -197,6 +274,13 @@ impl Master {
                 size_bytes,
                 present,
             } => {
+                if present && block_app(&block_id).is_some_and(|a| !self.apps.is_running(a)) {
+                    // Written by a task of an application that has ended since: never kept.
+                    if let Some(address) = self.membership.address_of(&worker_id) {
+                        self.send_to(&address, WorkerRequest::RemoveBlock { block_id });
+                    }
+                    return MasterResponse::Ack;
+                }
                 let before = self.membership.recomputed_partitions();
                 let outcome = self.membership.block_update(
                     now,
@@ -207,8 +291,8 @@ impl Master {
                     present,
                 );
                 if self.membership.recomputed_partitions() > before {
-                    let job = rdd_dataset(&block_id)
-                        .and_then(|d| self.scheduler.jobs_using(d).first().copied());
+                    let job = block_dataset(&block_id)
+                        .and_then(|(app, d)| self.scheduler.jobs_using(app, d).first().copied());
                     let message = format!("{block_id} recomputed from lineage on {worker_id}");
                     self.history
                         .partition_recomputed(now, job, Some(&worker_id), message);
@@ -219,8 +303,8 @@ impl Master {
                 holders: self.membership.locate(&block_id),
             },
             MasterRequest::Status => MasterResponse::Status(self.status(now)),
-            MasterRequest::Unpersist { dataset } => {
-                self.unpersist(dataset);
+            MasterRequest::Unpersist { dataset, app } => {
+                self.unpersist(&app, dataset);
                 MasterResponse::Ack
             }
             MasterRequest::RunJob(_) => MasterResponse::Error {
@@ -243,27 +327,138 @@ impl Master {
                 + self.scheduler.recomputed_map_outputs(),
             jobs: self.history.jobs(now, &self.scheduler.progress()),
             events: self.history.events(),
+            applications: self.applications(),
         }
     }
 
-    fn unpersist(&mut self, dataset: DatasetId) {
-        for (block, holders) in self.membership.forget_blocks(&format!("rdd_{dataset}_")) {
-            for holder in holders {
-                let Some(address) = self.membership.address_of(&holder) else {
-                    continue;
-                };
-                let pool = self.pool.clone();
-                let block = block.clone();
-                tokio::spawn(async move {
-                    let request = WorkerRequest::RemoveBlock { block_id: block };
-                    if let Ok(addr) = resolve(&address).await {
-                        if let Ok(conn) = pool.get(addr).await {
-                            let _ = conn.request::<_, WorkerResponse>(&request).await;
-                        }
-                    }
-                });
+    /// Applications with their live figures.
+    fn applications(&self) -> Vec<crate::wire::ApplicationStatus> {
+        let blocks = self.membership.blocks_by_app();
+        self.apps.snapshot(|app| {
+            let (n, bytes) = blocks.get(app).copied().unwrap_or_default();
+            (self.scheduler.jobs_of(app), n, bytes)
+        })
+    }
+
+    fn register_app(&mut self, now: u64, peer: &PeerInfo, name: &str) -> MasterResponse {
+        let name: String = name.chars().take(200).collect();
+        let app = self.apps.register(now, self.start_unix_ms + now, &name);
+        info!(%app, %name, peer = %peer.remote, "application registered");
+        let message = format!("application {app} ({name}) started from {}", peer.remote);
+        self.history
+            .record(now, EventKind::ApplicationStarted, None, None, message);
+        MasterResponse::ApplicationRegistered {
+            app,
+            lease_timeout_ms: self.apps.lease_timeout_ms(),
+        }
+    }
+
+    /// Ends a running application: its jobs are cancelled, its map outputs forgotten and
+    /// every worker drops its blocks. False when it was not running.
+    fn release_app(&mut self, app: &str, state: AppState, why: &str) -> bool {
+        let now = self.clock.now_ms();
+        if !self.apps.end(self.start_unix_ms + now, app, state) {
+            return false;
+        }
+        let reason = format!("application {app} {why}");
+        for outcome in self.scheduler.cancel_app(app, &reason) {
+            self.finish(outcome);
+        }
+        for kind in APP_BLOCK_KINDS {
+            self.membership.forget_blocks(&format!("{kind}_{app}_"));
+        }
+        for worker in self.membership.alive() {
+            if let Some(address) = self.membership.address_of(&worker) {
+                let app = app.to_string();
+                self.send_to(&address, WorkerRequest::DropApplication { app });
             }
         }
+        info!(%app, state = state.as_str(), "application ended: {why}");
+        let message = format!("application {app} {}: {why}", state.as_str());
+        self.history
+            .record(now, EventKind::ApplicationEnded, None, None, message);
+        true
+    }
+
+    /// Sends a request to a worker without waiting for the answer (drops are idempotent).
+    fn send_to(&self, address: &str, request: WorkerRequest) {
+        let pool = self.pool.clone();
+        let address = address.to_string();
+        tokio::spawn(async move {
+            if let Ok(addr) = resolve(&address).await {
+                if let Ok(conn) = pool.get(addr).await {
+                    let _ = conn.request::<_, WorkerResponse>(&request).await;
+                }
+            }
+        });
+    }
+
+    /// Drops a dataset's persisted partitions and, when it is a shuffle, its map outputs.
+    fn unpersist(&mut self, app: &str, dataset: DatasetId) {
+        self.scheduler.forget_shuffle(app, dataset);
+        let prefixes = [
+            dataset_block_prefix(app, dataset),
+            shuffle_block_prefix(app, dataset),
+        ];
+        for prefix in prefixes {
+            for (block, holders) in self.membership.forget_blocks(&prefix) {
+                for holder in holders {
+                    if let Some(address) = self.membership.address_of(&holder) {
+                        let block_id = block.clone();
+                        self.send_to(&address, WorkerRequest::RemoveBlock { block_id });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Timers: silent workers, expired leases, jobs without any live worker.
+    fn check_timers(&mut self) {
+        let now = self.clock.now_ms();
+        let period = (self.heartbeat_interval / 2).max(Duration::from_millis(50));
+        let gap = now.saturating_sub(self.last_tick_ms);
+        self.last_tick_ms = now;
+        if gap > 4 * period.as_millis() as u64 + 1_000 {
+            // The process was paused (SIGSTOP, a stalled host): drivers had no chance to
+            // renew, so leases restart before any is judged.
+            warn!(
+                gap_ms = gap,
+                "master timers resumed after a pause; renewing every lease"
+            );
+            self.apps.renew_all(now);
+        }
+        let lost = self.membership.expire(now);
+        self.workers_lost(lost, "no heartbeat within the timeout");
+        for app in self.apps.expired(now) {
+            let why = format!(
+                "lost its driver (lease not renewed within {} ms)",
+                self.apps.lease_timeout_ms()
+            );
+            self.release_app(&app, AppState::Lost, &why);
+        }
+        self.check_no_worker(now);
+    }
+
+    /// Fails every job once no worker has been alive for `no_worker_timeout_ms`.
+    fn check_no_worker(&mut self, now: u64) {
+        if self.scheduler.active_jobs() == 0 || !self.membership.alive().is_empty() {
+            self.no_worker_since_ms = None;
+            return;
+        }
+        let since = *self.no_worker_since_ms.get_or_insert(now);
+        if now.saturating_sub(since) < self.no_worker_timeout_ms {
+            return;
+        }
+        let reason = format!(
+            "no live worker for {} s (--no-worker-timeout)",
+            self.no_worker_timeout_ms / 1000
+        );
+        warn!("{reason}: failing every running job");
+        for job in self.scheduler.job_ids() {
+            let outcome = self.scheduler.cancel_job(job, &reason);
+            self.finish(outcome);
+        }
+        self.no_worker_since_ms = None;
     }
 
     fn workers_lost(&mut self, ids: Vec<String>, why: &str) {
@@ -317,6 +512,27 @@ impl Master {
         if let Some((_, reply)) = self.waiters.remove(&job_id) {
             let _ = reply.send(outcome);
         }
+    }
+
+    /// Why a submitted job cannot run: its application is not running, or its lineage is
+    /// malformed (checked before anything is scheduled).
+    fn refusal(&self, spec: &JobSpec) -> Option<TaskError> {
+        let app = &spec.lineage.app;
+        if !self.apps.is_running(app) {
+            let state = self.apps.state(app);
+            return Some(TaskError::Cancelled {
+                reason: format!(
+                    "application {app:?} is not running here ({}); register first",
+                    state.as_str()
+                ),
+            });
+        }
+        spec.lineage
+            .validate(spec.target)
+            .err()
+            .map(|e| TaskError::BadInput {
+                message: format!("invalid lineage: {e}"),
+            })
     }
 
     /// Launches whatever pending tasks fit the free slots.
@@ -444,17 +660,6 @@ impl Placement for ClusterPlacement<'_> {
     }
 }
 
-/// The dataset of a persisted partition's block (`rdd_<dataset>_<partition>`).
-fn rdd_dataset(block: &BlockId) -> Option<DatasetId> {
-    block
-        .0
-        .strip_prefix("rdd_")?
-        .split('_')
-        .next()?
-        .parse()
-        .ok()
-}
-
 fn outcome_response(outcome: HeartbeatOutcome) -> MasterResponse {
     match outcome {
         HeartbeatOutcome::Ack => MasterResponse::Ack,
@@ -488,17 +693,31 @@ impl Handler<MasterMsg> for Master {
                 MasterResponse::Ack
             }
             MasterMsg::CheckHeartbeats => {
-                let lost = self.membership.expire(now);
-                self.workers_lost(lost, "no heartbeat within the timeout");
+                self.check_timers();
                 MasterResponse::Ack
             }
             MasterMsg::SubmitJob { spec, reply } => {
                 let job_id = self.next_job_id;
                 self.next_job_id += 1;
-                info!(job = job_id, name = %spec.name, dataset = spec.target, "job submitted");
-                self.history.job_submitted(now, job_id, &spec.name);
+                let app = spec.lineage.app.clone();
+                info!(job = job_id, name = %spec.name, %app, dataset = spec.target, "job submitted");
+                self.history.job_submitted(now, job_id, &spec.name, &app);
                 self.waiters.insert(job_id, (spec.name.clone(), reply));
-                if let Some(outcome) = self.scheduler.submit(now, job_id, spec) {
+                let refused = self.refusal(&spec).map(|cause| {
+                    JobOutcome::Failed(JobError {
+                        job_id,
+                        dataset: spec.target,
+                        partition: 0,
+                        stage: 0,
+                        attempts: 0,
+                        cause,
+                    })
+                });
+                let outcome = match refused {
+                    Some(outcome) => Some(outcome),
+                    None => self.scheduler.submit(now, job_id, spec),
+                };
+                if let Some(outcome) = outcome {
                     self.finish(outcome);
                 }
                 MasterResponse::Ack

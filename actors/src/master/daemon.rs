@@ -26,6 +26,10 @@ pub struct MasterConfig {
     pub heartbeat_interval: Duration,
     /// Silence after which a worker is lost.
     pub heartbeat_timeout: Duration,
+    /// A driver whose lease is not renewed for this long is lost (`--app-timeout`).
+    pub app_timeout: Duration,
+    /// Jobs fail after this long without any live worker (`--no-worker-timeout`).
+    pub no_worker_timeout: Duration,
     /// QUIC tuning.
     pub transport: TransportSettings,
 }
@@ -38,6 +42,8 @@ impl MasterConfig {
             work_dir: None,
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_timeout: Duration::from_secs(5),
+            app_timeout: super::actor::DEFAULT_APP_TIMEOUT,
+            no_worker_timeout: super::actor::DEFAULT_NO_WORKER_TIMEOUT,
             transport: TransportSettings::default(),
         }
     }
@@ -86,6 +92,7 @@ pub async fn start_master(
         Arc::new(SystemClock::new()),
         pool,
     )
+    .with_timeouts(config.app_timeout, config.no_worker_timeout)
     .start();
     tokio::spawn(serve(
         endpoint.clone(),

@@ -52,6 +52,7 @@ impl Default for HistoryLimits {
 #[derive(Debug, Clone)]
 struct RunningJob {
     name: String,
+    application: String,
     submitted_ms: u64,
     recomputed: u64,
 }
@@ -115,13 +116,15 @@ impl History {
     }
 
     /// A job was submitted: remembered until [`History::job_ended`], and an event.
-    pub fn job_submitted(&mut self, at_ms: u64, job_id: u64, name: &str) {
+    pub fn job_submitted(&mut self, at_ms: u64, job_id: u64, name: &str, application: &str) {
         let name = truncate(name.to_string(), MAX_NAME_BYTES);
+        let application = truncate(application.to_string(), MAX_NAME_BYTES);
         let message = format!("job {job_id} ({name}) submitted");
         self.running.insert(
             job_id,
             RunningJob {
                 name,
+                application,
                 submitted_ms: at_ms,
                 recomputed: 0,
             },
@@ -154,6 +157,7 @@ impl History {
     ) {
         let running = self.running.remove(&job_id).unwrap_or_else(|| RunningJob {
             name: format!("job {job_id}"),
+            application: String::new(),
             submitted_ms: at_ms,
             recomputed: 0,
         });
@@ -188,6 +192,7 @@ impl History {
         self.record(at_ms, kind, None, Some(job_id), message);
         let bytes = JOB_OVERHEAD
             + job.name.len()
+            + job.application.len()
             + job.error.as_ref().map_or(0, String::len)
             + job.stages.len() * STAGE_BYTES;
         self.job_bytes += bytes;
@@ -219,6 +224,7 @@ impl History {
                     None => {
                         unknown = RunningJob {
                             name: format!("job {id}"),
+                            application: String::new(),
                             submitted_ms: now_ms,
                             recomputed: 0,
                         };
@@ -253,6 +259,7 @@ fn job_status(
     let sum = |f: fn(&StageStatus) -> u64| stages.iter().map(f).sum::<u64>();
     JobStatus {
         id,
+        application: running.application.clone(),
         name: running.name.clone(),
         state,
         submitted_ms: running.submitted_ms,
@@ -392,7 +399,7 @@ mod tests {
     #[test]
     fn jobs_run_then_end_with_their_final_progress() {
         let mut h = History::new(HistoryLimits::default());
-        h.job_submitted(1_000, 7, "count");
+        h.job_submitted(1_000, 7, "count", "app-1-0001");
         h.partition_recomputed(1_500, Some(7), Some("w2"), "rdd_1_3 recomputed");
         h.partition_recomputed(1_600, None, None, "unattributed");
         let running = h.jobs(2_500, &[(7, vec![stage(0, 1, 4, 0)])]);
@@ -406,7 +413,7 @@ mod tests {
         assert_eq!(h.job_name(7), Some("count"));
 
         h.job_ended(4_000, 7, vec![stage(0, 3, 3, 1), stage(1, 4, 4, 2)], None);
-        h.job_submitted(4_100, 8, "collect");
+        h.job_submitted(4_100, 8, "collect", "app-1-0001");
         h.job_ended(
             4_200,
             8,
@@ -453,20 +460,20 @@ mod tests {
         };
         let mut h = History::new(limits);
         for id in 0..20u64 {
-            h.job_submitted(id, id, "count");
+            h.job_submitted(id, id, "count", "app-1-0001");
             h.job_ended(id + 1, id, vec![stage(0, 1, 1, 0)], None);
         }
         let ids: Vec<u64> = h.jobs(100, &[]).iter().map(|j| j.id).collect();
         assert_eq!(ids, vec![19, 18, 17, 16, 15]);
 
         let limits = HistoryLimits {
-            max_job_bytes: 3 * (JOB_OVERHEAD + MAX_NAME_BYTES + MAX_ERROR_BYTES + STAGE_BYTES),
+            max_job_bytes: 3 * (JOB_OVERHEAD + MAX_NAME_BYTES + 10 + MAX_ERROR_BYTES + STAGE_BYTES),
             ..Default::default()
         };
         let mut h = History::new(limits);
         let long = "x".repeat(10_000);
         for id in 0..20u64 {
-            h.job_submitted(id, id, &long);
+            h.job_submitted(id, id, &long, "app-1-0001");
             h.job_ended(id + 1, id, vec![stage(0, 0, 1, 0)], Some(long.clone()));
         }
         let jobs = h.jobs(100, &[]);
@@ -479,7 +486,7 @@ mod tests {
     #[test]
     fn ended_jobs_keep_a_bounded_number_of_stages_and_the_result_stage() {
         let mut h = History::new(HistoryLimits::default());
-        h.job_submitted(0, 1, "count");
+        h.job_submitted(0, 1, "count", "app-1-0001");
         let stages: Vec<StageStatus> = (0..100).map(|i| stage(i, 1, 1, 0)).collect();
         h.job_ended(1, 1, stages, None);
         let job = &h.jobs(2, &[])[0];

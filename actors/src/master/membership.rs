@@ -125,6 +125,19 @@ impl Membership {
             .collect()
     }
 
+    /// Blocks held on alive workers per application: `app -> (blocks, bytes of every copy)`.
+    pub fn blocks_by_app(&self) -> BTreeMap<String, (u64, u64)> {
+        let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for (block, holders) in &self.locations {
+            if let Some(app) = crate::data::plan::block_app(block) {
+                let entry = out.entry(app.to_string()).or_default();
+                entry.0 += 1;
+                entry.1 += holders.values().sum::<u64>();
+            }
+        }
+        out
+    }
+
     /// Registers a worker arriving on connection `conn_id`; returns its new incarnation.
     /// Any older incarnation of the same id is superseded and its block locations dropped.
     pub fn register(&mut self, now_ms: u64, conn_id: u64, reg: Registration) -> u64 {

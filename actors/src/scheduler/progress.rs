@@ -81,10 +81,12 @@ impl Scheduler {
     }
 
     /// Active jobs whose lineage includes `dataset`, oldest first.
-    pub fn jobs_using(&self, dataset: DatasetId) -> Vec<u64> {
+    pub fn jobs_using(&self, app: &str, dataset: DatasetId) -> Vec<u64> {
         self.jobs
             .iter()
-            .filter(|(_, job)| job.spec.lineage.nodes.contains_key(&dataset))
+            .filter(|(_, job)| {
+                job.spec.lineage.app == app && job.spec.lineage.nodes.contains_key(&dataset)
+            })
             .map(|(id, _)| *id)
             .collect()
     }
@@ -119,7 +121,9 @@ impl Scheduler {
 
     fn stage_status(&self, job: &Job, index: usize, stage: &Stage) -> StageStatus {
         let outputs = match &stage.kind {
-            StageKind::ShuffleMap { shuffle, .. } => self.map_outputs.get(shuffle),
+            StageKind::ShuffleMap { shuffle, .. } => self
+                .map_outputs
+                .get(&(job.spec.lineage.app.clone(), *shuffle)),
             StageKind::Result => None,
         };
         let (mut done, mut running, mut retries) = (0u64, 0u64, 0u64);
@@ -311,8 +315,9 @@ mod tests {
         );
         assert_eq!(s.running_tasks_on("a").len(), 2);
         assert!(s.running_tasks_on("b").is_empty());
-        assert_eq!(s.jobs_using(1), vec![1]);
-        assert!(s.jobs_using(9).is_empty());
+        assert_eq!(s.jobs_using("", 1), vec![1]);
+        assert!(s.jobs_using("", 9).is_empty());
+        assert!(s.jobs_using("other", 1).is_empty());
         s.worker_lost(0, "a");
         assert!(s.attempt(maps[0].spec.attempt_id).is_none(), "superseded");
         assert!(s.running_tasks_on("a").is_empty());

@@ -234,3 +234,110 @@ fn random_worker_losses_never_lose_or_duplicate_results() {
         assert_eq!(got, want, "seed {seed}");
     }
 }
+
+/// A job of `app`: a shuffle (dataset 2) of a generator with `maps` partitions into 2.
+fn shuffle_spec(app: &str, maps: u32) -> JobSpec {
+    let mut lineage = Lineage::for_app(app);
+    let gen = Op::Generate {
+        generator: "g".into(),
+        args: vec![],
+    };
+    let shuffle = Op::Shuffle {
+        parent: 1,
+        keys: vec![],
+    };
+    for (id, op, n) in [(1, gen, maps), (2, shuffle, 2)] {
+        let node = DatasetNode {
+            id,
+            name: format!("d{id}"),
+            op,
+            num_partitions: n,
+            persist: None,
+        };
+        lineage.nodes.insert(id, node);
+    }
+    JobSpec {
+        name: "shuffled".into(),
+        target: 2,
+        lineage,
+        action: TaskAction::Count,
+        partitions: vec![],
+    }
+}
+
+fn in_app(app: &str, mut job: JobSpec) -> JobSpec {
+    job.lineage.app = app.to_string();
+    job
+}
+
+#[test]
+fn slots_are_shared_round_robin_between_applications() {
+    let mut s = Scheduler::new(SchedulerConfig::default());
+    // The first application queues 100 tasks before the second submits 2.
+    s.submit(0, 1, in_app("app-a", spec(100)));
+    s.submit(0, 2, in_app("app-b", spec(2)));
+    let none = Cluster {
+        cached: BTreeMap::new(),
+    };
+    let launches = s.launches(0, &mut free(&[("w", 2)]), &none);
+    let jobs: BTreeSet<u64> = launches.iter().map(|l| l.spec.job_id).collect();
+    assert_eq!(jobs, BTreeSet::from([1, 2]), "each application gets a slot");
+    // One slot frees: the application after the last one served gets it, alternately.
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let l = s.launches(0, &mut free(&[("w", 1)]), &none);
+        order.push(l[0].spec.job_id);
+    }
+    assert_eq!(
+        order,
+        vec![1, 2, 1, 1],
+        "b has only 2 tasks; a is never starved"
+    );
+}
+
+#[test]
+fn equal_shuffle_ids_of_two_applications_are_kept_apart() {
+    let mut s = Scheduler::new(SchedulerConfig::default());
+    let none = Cluster {
+        cached: BTreeMap::new(),
+    };
+    s.submit(0, 1, shuffle_spec("app-a", 1));
+    let maps = s.launches(0, &mut free(&[("w", 4)]), &none);
+    assert_eq!(maps.len(), 1);
+    assert!(s
+        .task_succeeded(maps[0].spec.attempt_id, "w", TaskOutput::Unit)
+        .is_none());
+    // Application b's dataset 2 is another shuffle: its map stage must run, not reuse a's.
+    s.submit(0, 2, shuffle_spec("app-b", 1));
+    let next = s.launches(0, &mut free(&[("w", 8)]), &none);
+    let b_map = next
+        .iter()
+        .find(|l| l.spec.job_id == 2)
+        .expect("b's map task");
+    assert!(matches!(b_map.spec.action, TaskAction::ShuffleWrite { .. }));
+    assert_eq!(b_map.spec.lineage.app, "app-b");
+    // Cancelling a leaves b alone and forgets a's map outputs.
+    let cancelled = s.cancel_app("app-a", "driver ended");
+    assert_eq!(cancelled.len(), 1);
+    assert!(matches!(
+        &cancelled[0],
+        JobOutcome::Failed(e) if matches!(e.cause, TaskError::Cancelled { .. })
+    ));
+    assert_eq!(s.jobs_of("app-a"), 0);
+    assert_eq!(s.jobs_of("app-b"), 1);
+    assert!(!s.shuffle_complete(&shuffle_spec("app-a", 1).lineage, 2));
+}
+
+#[test]
+fn a_shuffle_of_an_empty_dataset_completes() {
+    let mut s = Scheduler::new(SchedulerConfig::default());
+    assert_eq!(s.submit(0, 1, shuffle_spec("app-a", 0)), None);
+    let none = Cluster {
+        cached: BTreeMap::new(),
+    };
+    let launches = s.launches(0, &mut free(&[("w", 4)]), &none);
+    assert_eq!(launches.len(), 2, "both reduce partitions run at once");
+    assert!(launches
+        .iter()
+        .all(|l| matches!(l.spec.action, TaskAction::Count)));
+}

@@ -37,7 +37,19 @@ impl PeerConn {
         role: PeerRole,
         name: &str,
     ) -> Result<Self, TransportError> {
-        let attempt = Self::connect_inner(endpoint, addr, role, name);
+        Self::connect_as(endpoint, addr, role, name, None).await
+    }
+
+    /// Like [`Self::connect`], for a driver acting for `application` (said in the hello, so
+    /// the peer can check that its block requests name that application's blocks).
+    pub async fn connect_as(
+        endpoint: &quinn::Endpoint,
+        addr: SocketAddr,
+        role: PeerRole,
+        name: &str,
+        application: Option<&str>,
+    ) -> Result<Self, TransportError> {
+        let attempt = Self::connect_inner(endpoint, addr, role, name, application);
         match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
             Ok(result) => result,
             Err(_) => Err(TransportError::Unreachable {
@@ -55,6 +67,7 @@ impl PeerConn {
         addr: SocketAddr,
         role: PeerRole,
         name: &str,
+        application: Option<&str>,
     ) -> Result<Self, TransportError> {
         let connecting =
             endpoint
@@ -74,6 +87,7 @@ impl PeerConn {
             protocol_version: PROTOCOL_VERSION,
             role,
             name: name.to_string(),
+            application: application.map(str::to_string),
         };
         write_frame(&mut send, &hello)
             .await

@@ -13,6 +13,7 @@ pub struct PeerPool {
     endpoint: quinn::Endpoint,
     role: PeerRole,
     name: Arc<str>,
+    application: Option<Arc<str>>,
     conns: Arc<Mutex<HashMap<SocketAddr, PeerConn>>>,
 }
 
@@ -23,8 +24,15 @@ impl PeerPool {
             endpoint,
             role,
             name: name.into(),
+            application: None,
             conns: Arc::default(),
         }
+    }
+
+    /// The same pool introducing itself as acting for `application` (drivers).
+    pub fn with_application(mut self, application: &str) -> Self {
+        self.application = Some(application.into());
+        self
     }
 
     /// The endpoint connections go through.
@@ -37,7 +45,14 @@ impl PeerPool {
         if let Some(conn) = self.cached(addr) {
             return Ok(conn);
         }
-        let fresh = PeerConn::connect(&self.endpoint, addr, self.role, &self.name).await?;
+        let fresh = PeerConn::connect_as(
+            &self.endpoint,
+            addr,
+            self.role,
+            &self.name,
+            self.application.as_deref(),
+        )
+        .await?;
         let mut conns = self.conns.lock().expect("peer pool lock");
         match conns.get(&addr) {
             Some(existing) if !existing.is_closed() => {

@@ -38,6 +38,8 @@ pub struct PeerInfo {
     pub role: PeerRole,
     /// The peer's name from its hello.
     pub name: String,
+    /// The application a driver said it acts for.
+    pub application: Option<String>,
 }
 
 /// The two halves of one request's stream, for services that stream bodies.
@@ -179,6 +181,7 @@ async fn accept_hello<S: Service>(
         remote: conn.remote_address(),
         role: hello.role,
         name: hello.name,
+        application: hello.application,
     })
 }
 

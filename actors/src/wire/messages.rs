@@ -21,6 +21,10 @@ pub struct Hello {
     pub role: PeerRole,
     /// A human-readable name for logs (worker id, `cinder status`, ...).
     pub name: String,
+    /// The application a driver acts for (its block requests must name that application's
+    /// blocks); `None` for workers and monitors.
+    #[serde(default)]
+    pub application: Option<String>,
 }
 
 /// The accepting side's answer to [`Hello`].
@@ -130,10 +134,38 @@ pub enum MasterRequest {
     /// Run a job; the answer comes when it finishes: [`MasterResponse::JobDone`] followed by
     /// the results as a body, or [`MasterResponse::JobFailed`].
     RunJob(crate::wire::JobSpec),
-    /// Drop the persisted blocks of a dataset on every worker.
+    /// Drop the persisted blocks of a dataset (and the map outputs of a shuffle) on every
+    /// worker.
     Unpersist {
         /// The dataset.
         dataset: u64,
+        /// Its application.
+        #[serde(default)]
+        app: String,
+    },
+    /// A driver starts: the master answers with a new application id and the lease timeout.
+    RegisterApplication {
+        /// A name for monitors (the program, `cinder train`, ...).
+        name: String,
+    },
+    /// A driver is still there: renews its application's lease.
+    RenewLease {
+        /// The application.
+        app: String,
+    },
+    /// A driver ends cleanly: its running jobs are cancelled and every block and shuffle
+    /// output it owns is dropped at once.
+    EndApplication {
+        /// The application.
+        app: String,
+        /// Whether the driver ended with an error.
+        failed: bool,
+    },
+    /// An operator ends an application (`cinder app kill`): like [`Self::EndApplication`],
+    /// with state `killed`.
+    KillApplication {
+        /// The application.
+        app: String,
     },
 }
 
@@ -179,6 +211,79 @@ pub enum MasterResponse {
         /// Why.
         message: String,
     },
+    /// A lease was renewed.
+    LeaseRenewed {
+        /// Workers alive now (a driver warns while there are none).
+        alive_workers: u64,
+    },
+    /// An application was registered.
+    ApplicationRegistered {
+        /// Its id.
+        app: String,
+        /// The driver must renew its lease more often than this (`--app-timeout`).
+        lease_timeout_ms: u64,
+    },
+    /// The application is not running (ended, killed, or lost its lease).
+    ApplicationGone {
+        /// The application.
+        app: String,
+        /// Its state (`finished`, `failed`, `lost`, `killed`, or `unknown`).
+        state: AppState,
+    },
+}
+
+/// Where an application is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppState {
+    /// Its driver is connected and renews its lease.
+    Running,
+    /// Its driver ended cleanly.
+    Finished,
+    /// Its driver ended with an error.
+    Failed,
+    /// Its lease expired (the driver vanished).
+    Lost,
+    /// An operator killed it (`cinder app kill`).
+    Killed,
+    /// A state this build does not know (or an id the master never issued).
+    #[serde(other)]
+    Unknown,
+}
+
+impl AppState {
+    /// The state's name as in `cinder status --json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+            Self::Lost => "lost",
+            Self::Killed => "killed",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// One application in [`ClusterStatus`]. Field names are the `cinder status --json` contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationStatus {
+    /// Its id.
+    pub id: String,
+    /// The name its driver gave.
+    pub name: String,
+    /// `running`, `finished`, `failed`, `lost` or `killed`.
+    pub state: AppState,
+    /// When it registered (Unix milliseconds).
+    pub started_ms: u64,
+    /// When it ended (Unix milliseconds); `None` while running.
+    pub ended_ms: Option<u64>,
+    /// Its jobs running now.
+    pub jobs_running: u64,
+    /// Blocks it owns on alive workers (persisted partitions, shuffle outputs, broadcasts).
+    pub blocks: u64,
+    /// Bytes of those blocks.
+    pub memory_bytes: u64,
 }
 
 /// Liveness of a worker as the master sees it.
@@ -239,6 +344,10 @@ pub struct ClusterStatus {
     /// The most recent cluster events, newest first (a bounded history).
     #[serde(default)]
     pub events: Vec<ClusterEvent>,
+    /// Running applications (oldest first), then the most recently ended ones (newest
+    /// first, a bounded history).
+    #[serde(default)]
+    pub applications: Vec<ApplicationStatus>,
 }
 
 /// Where a job is in its life.
@@ -308,6 +417,9 @@ pub struct StageStatus {
 pub struct JobStatus {
     /// Master-assigned job id, increasing.
     pub id: u64,
+    /// The application that submitted it.
+    #[serde(default)]
+    pub application: String,
     /// The action's name (`count`, `collect`, `aggregate`, ...), as the driver named it.
     pub name: String,
     /// `running`, `finished` or `failed`.
@@ -354,6 +466,10 @@ pub enum EventKind {
     JobFinished,
     /// A job failed.
     JobFailed,
+    /// A driver registered an application.
+    ApplicationStarted,
+    /// An application ended (finished, failed, lost or killed) and its blocks were released.
+    ApplicationEnded,
     /// A kind this build does not know (sent by a newer master).
     #[serde(other)]
     Unknown,
@@ -412,6 +528,12 @@ pub enum WorkerRequest {
     /// Run a task: answered with [`WorkerResponse::TaskDone`] plus the output as a body, or
     /// [`WorkerResponse::TaskFailed`].
     RunTask(crate::wire::TaskSpec),
+    /// Drop every block of an application (its driver ended): persisted partitions, shuffle
+    /// outputs, broadcasts, user blocks.
+    DropApplication {
+        /// The application.
+        app: String,
+    },
     /// Fault injection (only when the worker runs with `CINDER_FAULT_INJECTION=1`): corrupt a
     /// block's bytes on disk, keeping its checksum.
     CorruptBlock {
@@ -472,6 +594,11 @@ pub enum WorkerResponse {
         /// Why.
         message: String,
     },
+    /// An application's blocks were dropped.
+    Dropped {
+        /// How many.
+        blocks: u64,
+    },
 }
 
 /// A request's variant name, for log spans (without formatting its payload).
@@ -490,6 +617,10 @@ impl RequestKind for MasterRequest {
             Self::Status => "Status",
             Self::RunJob(_) => "RunJob",
             Self::Unpersist { .. } => "Unpersist",
+            Self::RegisterApplication { .. } => "RegisterApplication",
+            Self::RenewLease { .. } => "RenewLease",
+            Self::EndApplication { .. } => "EndApplication",
+            Self::KillApplication { .. } => "KillApplication",
         }
     }
 }
@@ -505,6 +636,7 @@ impl RequestKind for WorkerRequest {
             Self::RunTask(_) => "RunTask",
             Self::CorruptBlock { .. } => "CorruptBlock",
             Self::InjectPanic => "InjectPanic",
+            Self::DropApplication { .. } => "DropApplication",
         }
     }
 }

@@ -202,6 +202,13 @@ pub enum TaskError {
         /// Why.
         message: String,
     },
+    /// The job was cancelled (its application ended or was killed, or no worker was alive
+    /// for too long).
+    #[error("cancelled: {reason}")]
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
     /// A bug or unexpected state.
     #[error("internal: {message}")]
     Internal {
@@ -220,6 +227,7 @@ impl TaskError {
                 | Self::BadInput { .. }
                 | Self::Refused { .. }
                 | Self::InputChanged { .. }
+                | Self::Cancelled { .. }
         )
     }
 

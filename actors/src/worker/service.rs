@@ -5,10 +5,13 @@ use actix::Addr;
 use super::actor::{Worker, WorkerMsg};
 use crate::block_manager::{BlockError, BlockManagerHandle};
 use crate::data::exec::Executor;
+use crate::data::plan::block_app;
 use crate::transport::client::read_body;
 use crate::transport::{PeerInfo, Service, StreamIo};
-use crate::wire::{FrameError, TaskSpec, WorkerRequest, WorkerResponse, MAX_BODY_BYTES};
-use tracing::Instrument;
+use crate::wire::{
+    FrameError, RequestKind, TaskSpec, WorkerRequest, WorkerResponse, MAX_BODY_BYTES,
+};
+use tracing::{info, warn, Instrument};
 
 /// Serves [`WorkerRequest`]s.
 pub struct WorkerService {
@@ -71,6 +74,37 @@ impl WorkerService {
     }
 }
 
+/// Why a driver's request is refused: a driver (a client acting for an application) may read,
+/// write or drop only its own application's blocks, and may not run tasks or drop
+/// applications.
+fn refusal(peer: &PeerInfo, request: &WorkerRequest) -> Option<String> {
+    let app = peer.application.as_deref()?;
+    let block = match request {
+        WorkerRequest::Ping => return None,
+        WorkerRequest::PutBlock { block_id, .. }
+        | WorkerRequest::GetBlock { block_id }
+        | WorkerRequest::FetchBlock { block_id }
+        | WorkerRequest::RemoveBlock { block_id }
+        | WorkerRequest::CorruptBlock { block_id } => block_id,
+        WorkerRequest::RunTask(_)
+        | WorkerRequest::DropApplication { .. }
+        | WorkerRequest::InjectPanic => {
+            return Some(format!(
+                "driver of application {app} may not send {}",
+                request.kind()
+            ));
+        }
+    };
+    if block_app(block) == Some(app) {
+        None
+    } else {
+        Some(format!(
+            "block {block} does not belong to application {app}: a driver may touch only its \
+             own application's blocks (name them with Context::block_id)"
+        ))
+    }
+}
+
 fn error(e: impl std::fmt::Display) -> WorkerResponse {
     WorkerResponse::Error {
         message: e.to_string(),
@@ -86,11 +120,25 @@ impl Service for WorkerService {
 
     async fn handle(
         &self,
-        _peer: &PeerInfo,
+        peer: &PeerInfo,
         request: WorkerRequest,
         io: &mut StreamIo,
     ) -> Result<(), FrameError> {
+        if let Some(message) = refusal(peer, &request) {
+            warn!(peer = %peer.remote, name = %peer.name, "refused: {message}");
+            return io.respond(&WorkerResponse::Error { message }).await;
+        }
         match request {
+            WorkerRequest::DropApplication { app } => {
+                let response = match self.blocks.drop_application(&app).await {
+                    Ok(blocks) => {
+                        info!(%app, blocks, "dropped the blocks of an ended application");
+                        WorkerResponse::Dropped { blocks }
+                    }
+                    Err(e) => error(e),
+                };
+                io.respond(&response).await
+            }
             WorkerRequest::Ping => {
                 let response = match self.worker.send(WorkerMsg::Describe).await {
                     Ok(info) => WorkerResponse::Pong {

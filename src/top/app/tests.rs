@@ -40,6 +40,7 @@ fn status(workers: Vec<WorkerStatus>, events: usize) -> ClusterStatus {
                 message: format!("e{seq}"),
             })
             .collect(),
+        applications: vec![],
     }
 }
 

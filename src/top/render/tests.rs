@@ -32,6 +32,7 @@ fn worker(id: &str, state: WorkerState, incarnation: u64) -> WorkerStatus {
 fn job(id: u64, state: JobState, done: u64) -> JobStatus {
     JobStatus {
         id,
+        application: "app-1-0001".into(),
         name: "count".into(),
         state,
         submitted_ms: 1_000,
@@ -75,6 +76,16 @@ fn status() -> ClusterStatus {
             worker: Some("worker-1".into()),
             job: None,
             message: "worker-1 lost (no heartbeat within the timeout)".into(),
+        }],
+        applications: vec![cinder_actors::wire::ApplicationStatus {
+            id: "app-1-0001".into(),
+            name: "train".into(),
+            state: cinder_actors::wire::AppState::Running,
+            started_ms: 1,
+            ended_ms: None,
+            jobs_running: 1,
+            blocks: 0,
+            memory_bytes: 0,
         }],
     }
 }
