@@ -6,7 +6,20 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::size::ByteSize;
+use crate::size::{parse_budget, ByteSize};
+
+/// The value parser of `--workers` and `--cores`: a count of at least 1. Zero workers or cores
+/// would start a cluster that waits for ever for a slot that never comes, so 0 is a usage error.
+pub fn parse_count<T: TryFrom<u64>>(input: &str) -> Result<T, String> {
+    let n: u64 = input
+        .trim()
+        .parse()
+        .map_err(|e| format!("not a whole number: {e}"))?;
+    if n == 0 {
+        return Err("must be at least 1 (nothing could ever run with 0)".into());
+    }
+    T::try_from(n).map_err(|_| format!("{n} is too large"))
+}
 
 /// Cinder: a fault-tolerant cluster runtime for machine learning.
 #[derive(Debug, Parser)]
@@ -150,11 +163,11 @@ pub struct WorkerArgs {
     /// Directory for spilled blocks and scratch files [default: a new temporary directory].
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
-    /// Cores offered for tasks [default: all cores of the host].
-    #[arg(long, value_name = "N")]
+    /// Cores offered for tasks (at least 1) [default: all cores of the host].
+    #[arg(long, value_name = "N", value_parser = parse_count::<u32>)]
     pub cores: Option<u32>,
-    /// Memory budget of the block store, e.g. 512MiB or 4GiB.
-    #[arg(long, value_name = "SIZE", default_value = "1GiB")]
+    /// Memory budget of the block store (at least 1 byte), e.g. 512MiB or 4GiB.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_budget)]
     pub memory: ByteSize,
     /// Address to listen on for peers.
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
@@ -202,14 +215,14 @@ pub struct TopArgs {
 /// `cinder local`.
 #[derive(Debug, Clone, Args)]
 pub struct LocalArgs {
-    /// Number of worker processes.
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    /// Number of worker processes (at least 1).
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = parse_count::<usize>)]
     pub workers: usize,
-    /// Cores offered by each worker.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    /// Cores offered by each worker (at least 1).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = parse_count::<u32>)]
     pub cores: u32,
-    /// Memory budget of each worker, e.g. 512MiB.
-    #[arg(long, default_value = "512MiB", value_name = "SIZE")]
+    /// Memory budget of each worker (at least 1 byte), e.g. 512MiB.
+    #[arg(long, default_value = "512MiB", value_name = "SIZE", value_parser = parse_budget)]
     pub memory: ByteSize,
     /// Directory for the cluster's credentials, work dirs and logs [default: a temporary
     /// directory removed on exit].

@@ -43,8 +43,8 @@ pub enum HandleInvalid {
 /// Where to run.
 #[derive(Debug, Clone, Args)]
 pub struct Placement {
-    /// Worker processes of the embedded cluster (when no --master is given).
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    /// Worker processes of the embedded cluster (at least 1; when no --master is given).
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = crate::cli::parse_count::<usize>)]
     pub workers: usize,
     /// Credentials of a started cluster (with --master).
     #[arg(long, env = "CINDER_CLUSTER", value_name = "DIR", requires = "master")]

@@ -49,6 +49,27 @@ pub fn maybe_run_daemon() {
     std::process::exit(code);
 }
 
+/// Exit code of a daemon whose actor panicked (the code of a Rust panic).
+pub const ACTOR_PANIC_EXIT: i32 = 101;
+
+/// Makes a panic on the calling thread, the one that runs the actix `System` and every actor
+/// of the daemon, end the process with a logged error and [`ACTOR_PANIC_EXIT`]. Without it
+/// tokio catches the panic, the actor is gone, and the daemon lives on answering "actor
+/// unavailable" for ever. Panics on other threads (user functions on the blocking pool, which
+/// fail their task) keep their usual handling.
+fn exit_on_actor_panic() {
+    let actor_thread = std::thread::current().id();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        previous(info);
+        if std::thread::current().id() == actor_thread {
+            error!("an actor panicked ({info}); stopping the daemon");
+            eprintln!("error: an actor panicked; stopping the daemon");
+            std::process::exit(ACTOR_PANIC_EXIT);
+        }
+    }));
+}
+
 fn actix_system() -> actix::SystemRunner {
     actix::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -70,6 +91,7 @@ pub fn run_master(args: &MasterArgs) -> Result<()> {
     config.app_timeout = args.app_timeout.0.max(Duration::from_millis(100));
     config.no_worker_timeout = args.no_worker_timeout.0;
     let addr_file = args.addr_file.clone();
+    exit_on_actor_panic();
     actix_system().block_on(async move {
         let master = start_master(config, creds).await?;
         info!(addr = %master.addr, "master listening");
@@ -105,6 +127,7 @@ pub fn run_worker(args: &WorkerArgs) -> Result<()> {
         transport: Default::default(),
     };
     let addr_file = args.addr_file.clone();
+    exit_on_actor_panic();
     actix_system().block_on(async move {
         let mut worker = start_worker(config, creds).await?;
         info!(id = %worker.worker_id, addr = %worker.addr, advertised = %worker.advertised, "worker listening");

@@ -83,6 +83,19 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// A clap value parser for memory budgets: a [`ByteSize`] of at least one byte (a zero budget
+/// would leave a worker unable to hold any block, so it is a usage error).
+pub fn parse_budget(input: &str) -> Result<ByteSize, SizeError> {
+    let size: ByteSize = input.parse()?;
+    if size.0 == 0 {
+        return Err(SizeError {
+            input: input.to_string(),
+            reason: "a memory budget must be at least 1 byte",
+        });
+    }
+    Ok(size)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +115,13 @@ mod tests {
             let err = bad.parse::<ByteSize>().unwrap_err();
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
         }
+    }
+
+    #[test]
+    fn a_zero_budget_is_refused() {
+        assert!(parse_budget("0").is_err());
+        assert!(parse_budget("0MiB").is_err());
+        assert_eq!(parse_budget("1").unwrap().0, 1);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Creating datasets: in-memory batches, registered generators, LibSVM files.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow_array::RecordBatch;
 use cinder_actors::data::csv::{CsvLayout, CsvType};
 use cinder_actors::data::plan::{Op, TextFormat};
+use cinder_actors::data::stamp::FileStamp;
 use cinder_actors::data::{csv, ipc, libsvm, text};
 use serde::Serialize;
 
@@ -67,6 +69,7 @@ impl Context {
     /// a malformed line fails the job with `file:line: what`.
     pub fn read_libsvm(&self, path: impl AsRef<Path>, options: LibSvmOptions) -> Result<Dataset> {
         let path = absolute(path.as_ref())?;
+        let stamp = stamp_of(&path)?;
         let num_features = match options.num_features {
             Some(n) => n,
             None => libsvm::infer_num_features(&path).map_err(Error::Input)?,
@@ -77,6 +80,7 @@ impl Context {
             path: path.display().to_string(),
             format: TextFormat::LibSvm { num_features },
             splits,
+            stamp: Some(stamp),
         };
         Ok(Dataset::create(
             &self.inner,
@@ -85,6 +89,12 @@ impl Context {
             options.partitions.max(1),
         ))
     }
+}
+
+/// The file's length and modification time, taken before anything is read from it: a worker
+/// that finds another stamp fails the task ("input changed since the job was planned").
+fn stamp_of(path: &Path) -> Result<FileStamp> {
+    FileStamp::of(path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
 }
 
 fn absolute(path: &Path) -> Result<std::path::PathBuf> {
@@ -122,6 +132,7 @@ impl Context {
     /// `file:line: what`.
     pub fn read_csv(&self, path: impl AsRef<Path>, options: CsvOptions) -> Result<Dataset> {
         let path = absolute(path.as_ref())?;
+        let stamp = stamp_of(&path)?;
         let layout = match options.schema {
             Some(columns) => CsvLayout {
                 header: options.header,
@@ -137,6 +148,7 @@ impl Context {
             path: path.display().to_string(),
             format: TextFormat::Csv(layout),
             splits,
+            stamp: Some(stamp),
         };
         Ok(Dataset::create(
             &self.inner,
@@ -150,16 +162,19 @@ impl Context {
     pub fn read_parquet(&self, path: impl AsRef<Path>) -> Result<Dataset> {
         let files = data_files(&absolute(path.as_ref())?, "parquet")?;
         let mut parts = Vec::new();
+        let mut stamps = BTreeMap::new();
         for file in files {
+            let stamp = stamp_of(&file)?;
             let groups =
                 cinder_actors::data::files::parquet_row_groups(&file).map_err(Error::Input)?;
             parts.extend((0..groups as u32).map(|g| (file.display().to_string(), g)));
+            stamps.insert(file.display().to_string(), stamp);
         }
         let count = parts.len() as u32;
         Ok(Dataset::create(
             &self.inner,
             "parquet",
-            Op::ParquetFiles { parts },
+            Op::ParquetFiles { parts, stamps },
             count,
         ))
     }

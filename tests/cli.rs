@@ -44,6 +44,80 @@ fn bad_flags_are_named() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--master"));
 }
 
+/// `--workers 0`, `--cores 0` and `--memory 0` would start a cluster that can never run a task
+/// (or wait for ever for a worker): each is a usage error, exit 2 at once, naming the flag.
+#[test]
+fn zero_workers_cores_or_memory_are_usage_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["local", "--workers", "0"], "--workers"),
+        (&["local", "--cores", "0"], "--cores"),
+        (&["local", "--memory", "0"], "--memory"),
+        (&["local", "--memory", "0GiB"], "--memory"),
+        (
+            &[
+                "train",
+                "kmeans",
+                "--data",
+                "/nonexistent.csv",
+                "--workers",
+                "0",
+            ],
+            "--workers",
+        ),
+        (
+            &[
+                "predict",
+                "--model",
+                "/nonexistent",
+                "--data",
+                "/x.csv",
+                "--workers",
+                "0",
+            ],
+            "--workers",
+        ),
+        (
+            &[
+                "worker",
+                "--cluster",
+                "/nonexistent",
+                "--master",
+                "127.0.0.1:1",
+                "--cores",
+                "0",
+            ],
+            "--cores",
+        ),
+        (
+            &[
+                "worker",
+                "--cluster",
+                "/nonexistent",
+                "--master",
+                "127.0.0.1:1",
+                "--memory",
+                "0",
+            ],
+            "--memory",
+        ),
+    ];
+    for (args, flag) in cases {
+        let started = std::time::Instant::now();
+        let out = run_cinder(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            stderr.contains(flag) && stderr.contains("'0"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 /// Starts `cinder local` and reads its banner; returns (guard, master, credentials dir).
 fn start_local(dir: &std::path::Path, workers: &str) -> (ChildGuard, String, String) {
     let mut guard = ChildGuard::spawn(

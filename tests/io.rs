@@ -170,3 +170,70 @@ fn checkpoints_cut_lineage_and_keep_results() {
         long.collect().unwrap()[0].num_rows()
     );
 }
+
+/// A text or Parquet split is a byte range or row group of the file as planned: read from a
+/// file rewritten since, it would mix two versions of the data. The job fails instead, with
+/// the file named, whether the file changed before the first run or before a recomputation.
+#[test]
+fn an_input_changed_since_planning_fails_the_job() {
+    let cx = local_context("io-input-changed", 1);
+    let dir = test_dir("io-input-changed-data");
+    let file = dir.join("points.csv");
+    let rows = |n: usize| {
+        let mut text = String::from("x,y\n");
+        for i in 0..n {
+            text.push_str(&format!("{i},{}\n", i * 2));
+        }
+        text
+    };
+    std::fs::write(&file, rows(10)).unwrap();
+    let options = || CsvOptions {
+        partitions: 2,
+        ..CsvOptions::default()
+    };
+    let changed = |path: &std::path::Path| {
+        format!(
+            "input changed since the job was planned: {}",
+            path.canonicalize().unwrap().display()
+        )
+    };
+
+    // Cached, then rewritten: the cached partitions still answer; a recomputation refuses.
+    let cached = cx.read_csv(&file, options()).unwrap().cache();
+    assert_eq!(cached.count().unwrap(), 10);
+    std::fs::write(&file, rows(25)).unwrap();
+    assert_eq!(cached.count().unwrap(), 10, "served from the cache");
+    cached.unpersist().unwrap();
+    let err = cached.count().unwrap_err().to_string();
+    assert!(err.contains(&changed(&file)), "{err}");
+    assert!(err.contains("after 1 attempt(s)"), "not retried: {err}");
+
+    // Planned, then rewritten before the action.
+    let planned = cx.read_csv(&file, options()).unwrap();
+    std::fs::write(&file, rows(7)).unwrap();
+    let err = planned.count().unwrap_err().to_string();
+    assert!(err.contains(&changed(&file)), "{err}");
+    assert_eq!(cx.read_csv(&file, options()).unwrap().count().unwrap(), 7);
+
+    // Parquet: a file replaced by another one between planning and the action.
+    range(&cx)
+        .write(dir.join("a"), FileFormat::Parquet)
+        .unwrap();
+    cx.generate(
+        "cinder.range",
+        &RangeArgs {
+            rows_per_partition: 10,
+            columns: 3,
+            seed: 5,
+        },
+        1,
+    )
+    .unwrap()
+    .write(dir.join("b"), FileFormat::Parquet)
+    .unwrap();
+    let part = dir.join("a/part-00000.parquet");
+    let parquet = cx.read_parquet(&part).unwrap();
+    std::fs::copy(dir.join("b/part-00000.parquet"), &part).unwrap();
+    let err = parquet.count().unwrap_err().to_string();
+    assert!(err.contains(&changed(&part)), "{err}");
+}

@@ -214,3 +214,97 @@ fn status_against_an_unreachable_master_fails_in_one_line() {
         "{stderr}"
     );
 }
+
+/// Serves nothing: a peer with foreign credentials, whose handshake the master refuses.
+struct Silent;
+
+impl cinder::runtime::transport::Service for Silent {
+    type Request = cinder::runtime::wire::WorkerRequest;
+
+    fn name(&self) -> String {
+        "foreign".into()
+    }
+
+    async fn handle(
+        &self,
+        _peer: &cinder::runtime::transport::PeerInfo,
+        _request: Self::Request,
+        _io: &mut cinder::runtime::transport::StreamIo,
+    ) -> Result<(), cinder::runtime::wire::FrameError> {
+        Ok(())
+    }
+}
+
+/// A worker registered with the master but listening with credentials of another cluster: the
+/// master's task delivery is refused by TLS. That class must reach the scheduler as such: the
+/// job fails at once naming the refusal, instead of four retries of "cannot reach worker".
+#[test]
+fn a_refused_task_delivery_fails_the_job_at_once_as_refused() {
+    use cinder::builtin::RangeArgs;
+    use cinder::runtime::transport::{bind_endpoint, serve};
+
+    let cx = local_context("refused-delivery", 0);
+    let master = cx.master_addr();
+    let own = Credentials::load(cx.local_cluster().unwrap().cluster_dir()).unwrap();
+    let other = test_dir("refused-delivery-other").join("cluster");
+    assert!(run_cinder(&["init", other.to_str().unwrap()])
+        .status
+        .success());
+    let foreign = Credentials::load(&other).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let settings = TransportSettings::default();
+    let conn = rt.block_on(async {
+        let server = bind_endpoint("127.0.0.1:0".parse().unwrap(), &foreign, &settings).unwrap();
+        let address = server.local_addr().unwrap().to_string();
+        tokio::spawn(serve(server, Arc::new(Silent)));
+        let endpoint = client_endpoint(master, &own, &settings).unwrap();
+        let conn = PeerConn::connect(&endpoint, master, PeerRole::Worker, "w-foreign")
+            .await
+            .unwrap();
+        let register = MasterRequest::RegisterWorker {
+            worker_id: "w-foreign".into(),
+            address,
+            cores: 1,
+            memory_budget_bytes: 1 << 20,
+            pid: std::process::id(),
+            blocks: Vec::new(),
+        };
+        let answer: MasterResponse = conn.request(&register).await.unwrap();
+        let MasterResponse::Registered { incarnation, .. } = answer else {
+            panic!("{answer:?}");
+        };
+        // Heartbeats keep the fake worker alive for as long as the test runs (bounded).
+        let beats = conn.clone();
+        tokio::spawn(async move {
+            for _ in 0..600 {
+                let beat = MasterRequest::Heartbeat {
+                    worker_id: "w-foreign".into(),
+                    incarnation,
+                    stats: Default::default(),
+                };
+                let _: Result<MasterResponse, _> = beats.request(&beat).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        (endpoint, conn)
+    });
+    cx.wait_for_workers(1, Duration::from_secs(10)).unwrap();
+    let args = RangeArgs {
+        rows_per_partition: 10,
+        columns: 1,
+        seed: 1,
+    };
+    let err = cx
+        .generate("cinder.range", &args, 1)
+        .unwrap()
+        .count()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("refused the connection"), "{err}");
+    assert!(err.contains("after 1 attempt(s)"), "{err}");
+    drop(conn);
+}

@@ -9,4 +9,4 @@ pub mod store;
 
 pub use actor::{BlockManager, BlockManagerMsg, BlockManagerReply};
 pub use handle::{BlockManagerHandle, FetchOutcome, MasterLink};
-pub use store::{BlockError, BlockStore, PutOutcome};
+pub use store::{BlockError, BlockStore, PutOutcome, StoreCounters};

@@ -12,4 +12,5 @@ pub mod keys;
 pub mod libsvm;
 pub mod plan;
 pub mod relational;
+pub mod stamp;
 pub mod text;

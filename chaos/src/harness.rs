@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
+use cinder::runtime::scheduler::SchedulerConfig;
 use cinder::{ClusterStatus, Context, LocalCluster, WorkerState};
 use serde::Serialize;
 
@@ -367,14 +368,24 @@ impl Harness {
         faults.cont_all();
         let (result, elapsed) = result;
         let outcome = if scenario.fault == FaultKind::ExhaustRetries {
-            let e = match result {
+            let error = match result {
                 Ok(_) => anyhow::bail!("the job succeeded although every busy worker was killed"),
-                Err(e) => format!("{e:#}"),
+                Err(e) => e,
             };
-            anyhow::ensure!(
-                e.contains("attempt(s)") && e.contains("job"),
-                "the job failed without the documented retry-budget error: {e}"
-            );
+            let e = format!("{error:#}");
+            // By kind, not by text: every job error's text names its attempts.
+            let job = error
+                .chain()
+                .find_map(|c| match c.downcast_ref::<cinder::Error>() {
+                    Some(cinder::Error::Job(job)) => Some(job),
+                    _ => None,
+                })
+                .with_context(|| format!("the job failed without a job error: {e}"))?;
+            crate::sim::check_budget_spent(job, &SchedulerConfig::default()).map_err(|why| {
+                anyhow::anyhow!(
+                    "the job failed without the documented retry-budget error ({why}): {e}"
+                )
+            })?;
             report.error_expected = Some(e);
             anyhow::ensure!(
                 !output.exists(),

@@ -20,7 +20,7 @@ use cinder_actors::data::plan::{DatasetNode, Lineage, Op};
 use cinder_actors::master::membership::Registration;
 use cinder_actors::master::{HeartbeatOutcome, Membership};
 use cinder_actors::scheduler::{JobOutcome, Launch, Placement, Scheduler, SchedulerConfig};
-use cinder_actors::wire::{BlockStats, JobSpec, TaskAction, TaskError, TaskOutput};
+use cinder_actors::wire::{BlockStats, JobError, JobSpec, TaskAction, TaskError, TaskOutput};
 
 use crate::rng::Rng;
 
@@ -171,10 +171,11 @@ pub fn simulate(seed: u64) -> Result<SimReport, String> {
     let mut rng = Rng::new(seed);
     let mut report = SimReport::default();
     let mut m = Membership::new(TIMEOUT_MS);
-    let mut s = Scheduler::new(SchedulerConfig {
+    let config = SchedulerConfig {
         locality_wait_ms: 0,
         ..Default::default()
-    });
+    };
+    let mut s = Scheduler::new(config);
     let (maps, reduces) = (1 + rng.below(8) as u32, 1 + rng.below(8) as u32);
     let mut workers: Vec<VirtualWorker> = (0..3)
         .map(|i| VirtualWorker {
@@ -422,19 +423,109 @@ pub fn simulate(seed: u64) -> Result<SimReport, String> {
             }
         }
         JobOutcome::Failed(e) => {
-            let text = e.to_string();
-            if !text.contains("attempt") {
-                return Err(format!("seed {seed}: undocumented job failure: {text}"));
-            }
+            check_retry_budget_error(&e, &config)
+                .map_err(|why| format!("seed {seed}: undocumented job failure ({why}): {e}"))?;
             report.failed = true;
         }
     }
     Ok(report)
 }
 
+/// The only way the simulated job may fail: the scheduler's retry budget, spent on the faults
+/// the simulator injects. The cause must be one of their kinds (an unreachable worker counts
+/// toward `max_task_failures`; a lost worker or map output only toward `max_task_attempts`)
+/// and the attempts must have reached the matching limit. Anything else (a user, input or
+/// internal error, or a job given up early) is a bug, whatever its text says.
+pub fn check_retry_budget_error(e: &JobError, config: &SchedulerConfig) -> Result<(), String> {
+    match &e.cause {
+        TaskError::Unreachable { .. }
+        | TaskError::WorkerLost { .. }
+        | TaskError::MapOutputLost { .. } => check_budget_spent(e, config),
+        other => Err(format!("cause of kind {} is never injected", kind(other))),
+    }
+}
+
+/// The scheduler's retry-budget rule, by kind: the last cause is retryable and the attempts
+/// reached its limit (`max_task_failures` for causes that count toward it, else
+/// `max_task_attempts`). The real-process harness checks a failed job with it.
+pub fn check_budget_spent(e: &JobError, config: &SchedulerConfig) -> Result<(), String> {
+    if !e.cause.is_retryable() {
+        return Err(format!(
+            "cause of kind {} is not retryable: no budget was spent",
+            kind(&e.cause)
+        ));
+    }
+    let limit = if e.cause.counts_toward_limit() {
+        config.max_task_failures
+    } else {
+        config.max_task_attempts
+    };
+    if e.attempts < limit {
+        return Err(format!(
+            "given up after {} attempt(s), before the limit of {limit}",
+            e.attempts
+        ));
+    }
+    Ok(())
+}
+
+/// The variant name of a task error, for messages.
+fn kind(e: &TaskError) -> String {
+    let debug = format!("{e:?}");
+    debug
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failure(cause: TaskError, attempts: u32) -> JobError {
+        JobError {
+            job_id: 1,
+            dataset: 2,
+            partition: 0,
+            stage: 1,
+            attempts,
+            cause,
+        }
+    }
+
+    /// Every job error's text contains "attempt(s)", so the old `contains("attempt")` check
+    /// accepted any failure at all; the kind and the attempt count decide now.
+    #[test]
+    fn only_the_retry_budget_error_is_documented() {
+        let config = SchedulerConfig::default();
+        let unreachable = || TaskError::Unreachable {
+            worker: "w0".into(),
+            message: "sim: no answer".into(),
+        };
+        let lost = || TaskError::WorkerLost {
+            worker: "w0".into(),
+        };
+        assert!(check_retry_budget_error(&failure(unreachable(), 4), &config).is_ok());
+        assert!(check_retry_budget_error(&failure(lost(), 16), &config).is_ok());
+        let internal = failure(
+            TaskError::Internal {
+                message: "stale attempt".into(),
+            },
+            16,
+        );
+        assert!(internal.to_string().contains("attempt"), "{internal}");
+        assert!(check_retry_budget_error(&internal, &config).is_err());
+        let bad_input = failure(
+            TaskError::BadInput {
+                message: "x".into(),
+            },
+            1,
+        );
+        assert!(check_retry_budget_error(&bad_input, &config).is_err());
+        assert!(check_retry_budget_error(&failure(unreachable(), 2), &config).is_err());
+        assert!(check_retry_budget_error(&failure(lost(), 5), &config).is_err());
+    }
 
     #[test]
     fn thousands_of_seeds_keep_every_invariant() {
@@ -512,6 +603,28 @@ mod tests {
             matches!(done, Some(JobOutcome::Finished { .. })),
             "{done:?}"
         );
+    }
+
+    #[test]
+    fn the_budget_rule_follows_the_kind_of_the_cause() {
+        let config = SchedulerConfig::default();
+        let storage = || TaskError::Storage {
+            message: "disk full".into(),
+        };
+        assert!(check_budget_spent(&failure(storage(), 4), &config).is_ok());
+        assert!(check_budget_spent(&failure(storage(), 3), &config).is_err());
+        let refused = TaskError::Refused {
+            worker: "w0".into(),
+            message: "foreign credentials".into(),
+        };
+        assert!(check_budget_spent(&failure(refused, 1), &config).is_err());
+        let lost = TaskError::MapOutputLost {
+            shuffle: 1,
+            map_partition: 0,
+            worker: "w0".into(),
+            message: "gone".into(),
+        };
+        assert!(check_budget_spent(&failure(lost, 4), &config).is_err());
     }
 
     #[test]

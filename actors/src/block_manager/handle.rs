@@ -3,13 +3,13 @@
 
 use std::sync::{Arc, RwLock};
 
-use actix::Addr;
+use actix::{Actor, Addr};
 use bytes::Bytes;
 use tracing::{debug, warn};
 
 use super::actor::{BlockManager, BlockManagerMsg, BlockManagerReply};
 use super::disk::DiskError;
-use super::store::BlockError;
+use super::store::{BlockError, StoreCounters};
 use crate::master::MasterClient;
 use crate::transport::{endpoint::resolve, PeerPool};
 use crate::wire::{
@@ -47,22 +47,36 @@ pub struct FetchOutcome {
 #[derive(Clone)]
 pub struct BlockManagerHandle {
     actor: Addr<BlockManager>,
+    counters: Arc<StoreCounters>,
     worker_id: String,
     link: MasterLink,
     peers: PeerPool,
 }
 
 impl BlockManagerHandle {
-    /// A handle over `actor`, reporting to the master through `link` and reaching peers
-    /// through `peers`.
+    /// Starts `manager` on the current arbiter and returns a handle over it, reporting to the
+    /// master through `link` and reaching peers through `peers`.
+    pub fn start(
+        manager: BlockManager,
+        worker_id: String,
+        link: MasterLink,
+        peers: PeerPool,
+    ) -> Self {
+        let counters = manager.counters();
+        Self::new(manager.start(), counters, worker_id, link, peers)
+    }
+
+    /// A handle over a started `actor` whose store publishes `counters`.
     pub fn new(
         actor: Addr<BlockManager>,
+        counters: Arc<StoreCounters>,
         worker_id: String,
         link: MasterLink,
         peers: PeerPool,
     ) -> Self {
         Self {
             actor,
+            counters,
             worker_id,
             link,
             peers,
@@ -211,12 +225,10 @@ impl BlockManagerHandle {
         Ok(dropped)
     }
 
-    /// Storage figures.
-    pub async fn stats(&self) -> Result<BlockStats, BlockError> {
-        match self.ask(BlockManagerMsg::Stats).await? {
-            BlockManagerReply::Stats(stats) => Ok(stats),
-            other => unreachable_reply(other),
-        }
+    /// Storage figures as of the last finished operation, read from counters: never waits
+    /// behind a block operation (a spill, a disk read).
+    pub fn stats(&self) -> BlockStats {
+        self.counters.snapshot()
     }
 
     /// Every local block with its size.

@@ -4,6 +4,8 @@
 //! them); `DiskOnly` blocks live on disk only.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tracing::{debug, warn};
@@ -62,12 +64,41 @@ pub struct PutOutcome {
     pub spilled: Vec<BlockId>,
 }
 
+/// The store's figures, published after every operation so readers (the heartbeat) get them
+/// without a message that could queue behind a spill.
+#[derive(Debug, Default)]
+pub struct StoreCounters {
+    memory_used_bytes: AtomicU64,
+    spilled_bytes: AtomicU64,
+    blocks: AtomicU64,
+}
+
+impl StoreCounters {
+    /// The figures as of the last finished operation.
+    pub fn snapshot(&self) -> BlockStats {
+        BlockStats {
+            memory_used_bytes: self.memory_used_bytes.load(Ordering::Relaxed),
+            spilled_bytes: self.spilled_bytes.load(Ordering::Relaxed),
+            blocks: self.blocks.load(Ordering::Relaxed),
+        }
+    }
+
+    fn publish(&self, stats: &BlockStats) {
+        self.memory_used_bytes
+            .store(stats.memory_used_bytes, Ordering::Relaxed);
+        self.spilled_bytes
+            .store(stats.spilled_bytes, Ordering::Relaxed);
+        self.blocks.store(stats.blocks, Ordering::Relaxed);
+    }
+}
+
 /// Memory plus disk under one budget policy.
 #[derive(Debug)]
 pub struct BlockStore {
     budget_bytes: u64,
     memory: MemoryStore,
     disk: DiskStore,
+    counters: Arc<StoreCounters>,
 }
 
 impl BlockStore {
@@ -77,11 +108,37 @@ impl BlockStore {
             budget_bytes,
             memory: MemoryStore::default(),
             disk: DiskStore::open_fresh(spill_dir)?,
+            counters: Arc::default(),
         })
+    }
+
+    /// The figures this store publishes after every operation.
+    pub fn counters(&self) -> Arc<StoreCounters> {
+        self.counters.clone()
     }
 
     /// Stores (or replaces) a block at a storage level.
     pub fn put(
+        &mut self,
+        id: BlockId,
+        bytes: Bytes,
+        level: StorageLevel,
+    ) -> Result<PutOutcome, BlockError> {
+        let result = self.put_inner(id, bytes, level);
+        self.publish();
+        result
+    }
+
+    /// A block from memory only (no disk access); marks it recently used.
+    pub fn get_from_memory(&mut self, id: &BlockId) -> Option<Bytes> {
+        self.memory.get(id)
+    }
+
+    fn publish(&self) {
+        self.counters.publish(&self.stats());
+    }
+
+    fn put_inner(
         &mut self,
         id: BlockId,
         bytes: Bytes,
@@ -141,6 +198,7 @@ impl BlockStore {
             Ok(found) => Ok(found),
             Err(e @ DiskError::Corrupt { .. }) => {
                 warn!("{e}; dropping it (lineage will recompute it)");
+                self.publish();
                 Err(e.into())
             }
             Err(e) => Err(e.into()),
@@ -150,8 +208,9 @@ impl BlockStore {
     /// Drops a block from memory and disk; true when it was there.
     pub fn remove(&mut self, id: &BlockId) -> Result<bool, BlockError> {
         let in_memory = self.memory.remove(id).is_some();
-        let on_disk = self.disk.remove(id)?;
-        Ok(in_memory || on_disk)
+        let on_disk = self.disk.remove(id);
+        self.publish();
+        Ok(in_memory || on_disk?)
     }
 
     /// Fault injection: corrupts a block's bytes on disk (see [`DiskStore::corrupt`]).
@@ -236,6 +295,21 @@ mod tests {
         s.put(BlockId::new("c"), b(101), StorageLevel::MemoryAndDisk)
             .unwrap();
         assert!(s.is_on_disk(&BlockId::new("c")));
+    }
+
+    #[test]
+    fn counters_follow_every_operation() {
+        let (_d, mut s) = store(100);
+        let counters = s.counters();
+        s.put(BlockId::new("a"), b(60), StorageLevel::MemoryAndDisk)
+            .unwrap();
+        s.put(BlockId::new("b"), b(60), StorageLevel::MemoryAndDisk)
+            .unwrap();
+        assert_eq!(counters.snapshot(), s.stats());
+        assert_eq!(counters.snapshot().spilled_bytes, 60);
+        s.remove(&BlockId::new("a")).unwrap();
+        assert_eq!(counters.snapshot(), s.stats());
+        assert_eq!(counters.snapshot().blocks, 1);
     }
 
     #[test]

@@ -17,8 +17,10 @@ use super::aggregate::aggregate_function;
 use super::functions::{column_function, filter_function, generate_function, map_function};
 use super::plan::{DatasetId, Op, TextFormat};
 use super::relational::{bucketize, cogroup, group_aggregate, hash_join};
+use super::stamp::read_unchanged;
 use super::{csv, files, ipc, libsvm};
-use crate::block_manager::BlockManagerHandle;
+use crate::block_manager::{BlockError, BlockManagerHandle};
+use crate::transport::TransportError;
 use crate::wire::{StorageLevel, TaskAction, TaskError, TaskMetrics, TaskOutput, TaskSpec};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -147,7 +149,12 @@ impl Executor {
                     .blocks
                     .fetch_from(worker, address, &block)
                     .await
-                    .map_err(|e| lost(e.to_string()))?
+                    .map_err(|e| match e {
+                        BlockError::Transport(t @ TransportError::Refused { .. }) => {
+                            TaskError::from_transport(worker, &t)
+                        }
+                        e => lost(e.to_string()),
+                    })?
                     .ok_or_else(|| lost(format!("{worker} does not hold {block}")))?,
             };
             parts.push(bytes);
@@ -249,30 +256,36 @@ impl Executor {
                 path,
                 format,
                 splits,
+                stamp,
             } => {
                 let split = *splits
                     .get(p as usize)
                     .ok_or_else(|| internal(format!("no split for partition {p}")))?;
-                cpu(move || match format {
-                    TextFormat::LibSvm { num_features } => {
-                        libsvm::read_partition(Path::new(&path), &split, num_features)
-                            .map_err(|message| TaskError::BadInput { message })
-                    }
-                    TextFormat::Csv(layout) => {
-                        csv::read_partition(Path::new(&path), &split, &layout)
-                            .map_err(|message| TaskError::BadInput { message })
-                    }
+                cpu(move || {
+                    read_unchanged(&path, stamp.as_ref(), || match format {
+                        TextFormat::LibSvm { num_features } => {
+                            libsvm::read_partition(Path::new(&path), &split, num_features)
+                                .map_err(|message| TaskError::BadInput { message })
+                        }
+                        TextFormat::Csv(layout) => {
+                            csv::read_partition(Path::new(&path), &split, &layout)
+                                .map_err(|message| TaskError::BadInput { message })
+                        }
+                    })
                 })
                 .await
             }
-            Op::ParquetFiles { parts } => {
+            Op::ParquetFiles { parts, stamps } => {
                 let (file, row_group) = parts
                     .get(p as usize)
                     .cloned()
                     .ok_or_else(|| internal(format!("no row group for partition {p}")))?;
+                let stamp = stamps.get(&file).copied();
                 cpu(move || {
-                    files::read_parquet_row_group(Path::new(&file), row_group as usize)
-                        .map_err(|message| TaskError::BadInput { message })
+                    read_unchanged(&file, stamp.as_ref(), || {
+                        files::read_parquet_row_group(Path::new(&file), row_group as usize)
+                            .map_err(|message| TaskError::BadInput { message })
+                    })
                 })
                 .await
             }

@@ -72,11 +72,19 @@ pub enum Op {
         format: TextFormat,
         /// One split per partition.
         splits: Vec<TextSplit>,
+        /// The file's length and modification time when planned; a worker that finds them
+        /// changed fails the task (`None` from drivers that did not record it: unchecked).
+        #[serde(default)]
+        stamp: Option<crate::data::stamp::FileStamp>,
     },
     /// Parquet row groups, one per partition, as `(file, row group)`.
     ParquetFiles {
         /// The row groups.
         parts: Vec<(String, u32)>,
+        /// Each file's length and modification time when planned (files without one are
+        /// not checked).
+        #[serde(default)]
+        stamps: BTreeMap<String, crate::data::stamp::FileStamp>,
     },
     /// Arrow IPC files, one per partition (checkpoints are read back this way).
     IpcFiles {

@@ -578,8 +578,8 @@ async fn run_remote(pool: PeerPool, address: String, launch: Launch, master: Add
         },
     };
     let result = async {
-        let addr = resolve(&address).await.map_err(|e| e.to_string())?;
-        let conn = pool.get(addr).await.map_err(|e| e.to_string())?;
+        let addr = resolve(&address).await?;
+        let conn = pool.get(addr).await?;
         conn.request_body_within(
             &WorkerRequest::RunTask(spec),
             |r: &WorkerResponse| match r {
@@ -589,7 +589,6 @@ async fn run_remote(pool: PeerPool, address: String, launch: Launch, master: Add
             TASK_TIMEOUT,
         )
         .await
-        .map_err(|e| e.to_string())
     }
     .await;
     let msg = match result {
@@ -610,7 +609,11 @@ async fn run_remote(pool: PeerPool, address: String, launch: Launch, master: Add
             error,
         },
         Ok((other, _)) => unreachable(format!("unexpected answer {other:?}")),
-        Err(e) => unreachable(e),
+        Err(e) => MasterMsg::TaskFailed {
+            attempt_id,
+            worker: worker.clone(),
+            error: TaskError::from_transport(&worker, &e),
+        },
     };
     master.do_send(msg);
 }

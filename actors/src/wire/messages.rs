@@ -540,6 +540,9 @@ pub enum WorkerRequest {
         /// The block.
         block_id: BlockId,
     },
+    /// Fault injection (only with `CINDER_FAULT_INJECTION=1`): panic inside the Worker actor's
+    /// handler. The daemon must end with an error, not live on without its actor. No answer.
+    InjectPanic,
 }
 
 /// A worker's answers.
@@ -632,6 +635,7 @@ impl RequestKind for WorkerRequest {
             Self::RemoveBlock { .. } => "RemoveBlock",
             Self::RunTask(_) => "RunTask",
             Self::CorruptBlock { .. } => "CorruptBlock",
+            Self::InjectPanic => "InjectPanic",
             Self::DropApplication { .. } => "DropApplication",
         }
     }

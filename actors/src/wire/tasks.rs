@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::data::plan::{DatasetId, Lineage};
+use crate::transport::TransportError;
 
 /// What a job does with each partition of its target dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +179,23 @@ pub enum TaskError {
         /// Why.
         message: String,
     },
+    /// A worker refused the connection (foreign credentials, a protocol version mismatch):
+    /// a configuration problem that another attempt cannot fix, so the job fails at once
+    /// instead of retrying it as [`TaskError::Unreachable`].
+    #[error("worker {worker} refused the connection: {message}")]
+    Refused {
+        /// The worker (or the peer holding the data the task read).
+        worker: String,
+        /// Why, as the transport said it.
+        message: String,
+    },
+    /// An input file changed after the job was planned (length or modification time): the
+    /// partitions already computed and the ones still to read would mix two versions.
+    #[error("input changed since the job was planned: {path}")]
+    InputChanged {
+        /// The file.
+        path: String,
+    },
     /// Storing a block failed.
     #[error("storage: {message}")]
     Storage {
@@ -207,8 +225,26 @@ impl TaskError {
             Self::MissingFunction { .. }
                 | Self::UserFunction { .. }
                 | Self::BadInput { .. }
+                | Self::Refused { .. }
+                | Self::InputChanged { .. }
                 | Self::Cancelled { .. }
         )
+    }
+
+    /// A failure to talk to `worker`, keeping the transport's class: a refusal (credentials,
+    /// protocol version) is [`TaskError::Refused`], never retried; everything else is
+    /// [`TaskError::Unreachable`], retried like before.
+    pub fn from_transport(worker: &str, error: &TransportError) -> Self {
+        match error {
+            TransportError::Refused { .. } => Self::Refused {
+                worker: worker.to_string(),
+                message: error.to_string(),
+            },
+            _ => Self::Unreachable {
+                worker: worker.to_string(),
+                message: error.to_string(),
+            },
+        }
     }
 
     /// Counts toward the task's attempt limit? Losing a worker does not (it says nothing
@@ -262,4 +298,31 @@ pub struct PartitionResult {
     pub partition: u32,
     /// Its output.
     pub output: TaskOutput,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refused credential used to reach the scheduler as `Unreachable` and be retried four
+    /// times (with a misleading "cannot reach" message): the class is kept now.
+    #[test]
+    fn transport_errors_keep_their_class() {
+        let addr = "127.0.0.1:9".parse().unwrap();
+        let refused = TransportError::Refused {
+            addr,
+            reason: "peer rejected our credentials".into(),
+        };
+        let e = TaskError::from_transport("w1", &refused);
+        assert!(matches!(e, TaskError::Refused { .. }), "{e:?}");
+        assert!(!e.is_retryable());
+        assert!(e.to_string().contains("refused"), "{e}");
+        let lost = TransportError::ConnectionLost {
+            addr,
+            reason: "reset".into(),
+        };
+        let e = TaskError::from_transport("w1", &lost);
+        assert!(matches!(e, TaskError::Unreachable { .. }), "{e:?}");
+        assert!(e.is_retryable());
+    }
 }

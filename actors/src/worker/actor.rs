@@ -18,6 +18,9 @@ pub enum WorkerMsg {
     },
     /// Who am I? Reply: [`WorkerInfo`].
     Describe,
+    /// Fault injection: panics in the handler (no reply). Tests that a panicking actor ends
+    /// the daemon instead of leaving it without the actor.
+    InjectPanic,
 }
 
 /// A snapshot of the worker's own state.
@@ -72,6 +75,9 @@ impl Handler<WorkerMsg> for Worker {
                 info!(worker = %self.info.worker_id, "session with master ended: {reason}");
             }
             WorkerMsg::Describe => {}
+            WorkerMsg::InjectPanic => {
+                panic!("fault injection: panic requested in the Worker actor's handler")
+            }
         }
         MessageResult(self.info.clone())
     }

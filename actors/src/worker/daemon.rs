@@ -138,8 +138,12 @@ pub async fn start_worker(
     }
     let link = MasterLink::default();
     let peers = PeerPool::new(endpoint.clone(), PeerRole::Worker, &worker_id);
-    let bm_actor = BlockManager::new(store).start();
-    let block_manager = BlockManagerHandle::new(bm_actor, worker_id.clone(), link.clone(), peers);
+    let block_manager = BlockManagerHandle::start(
+        BlockManager::new(store),
+        worker_id.clone(),
+        link.clone(),
+        peers,
+    );
     let actor = Worker::new(worker_id.clone()).start();
     let service = WorkerService::new(worker_id.clone(), actor.clone(), block_manager.clone());
     tokio::spawn(serve(endpoint.clone(), Arc::new(service)));

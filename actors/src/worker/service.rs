@@ -86,7 +86,9 @@ fn refusal(peer: &PeerInfo, request: &WorkerRequest) -> Option<String> {
         | WorkerRequest::FetchBlock { block_id }
         | WorkerRequest::RemoveBlock { block_id }
         | WorkerRequest::CorruptBlock { block_id } => block_id,
-        WorkerRequest::RunTask(_) | WorkerRequest::DropApplication { .. } => {
+        WorkerRequest::RunTask(_)
+        | WorkerRequest::DropApplication { .. }
+        | WorkerRequest::InjectPanic => {
             return Some(format!(
                 "driver of application {app} may not send {}",
                 request.kind()
@@ -199,6 +201,18 @@ impl Service for WorkerService {
                     }
                 };
                 io.respond(&response).await
+            }
+            WorkerRequest::InjectPanic => {
+                if !fault_injection_enabled() {
+                    let disabled = "fault injection is disabled (set CINDER_FAULT_INJECTION=1)";
+                    return io.respond(&error(disabled)).await;
+                }
+                tracing::warn!("fault injection: making the Worker actor panic");
+                let answer = self.worker.send(WorkerMsg::InjectPanic).await;
+                io.respond(&error(format!(
+                    "the Worker actor did not survive: {answer:?}"
+                )))
+                .await
             }
             WorkerRequest::RemoveBlock { block_id } => {
                 let response = match self.blocks.remove(&block_id).await {

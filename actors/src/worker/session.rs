@@ -51,14 +51,23 @@ pub struct Session {
 
 impl Session {
     /// Runs until superseded; survives any number of master outages.
+    ///
+    /// A session that ends before the master acknowledged a single heartbeat (the
+    /// registration was refused or answered with something unexpected, or the master asked
+    /// for a re-registration at once) is followed by a pause that doubles from
+    /// [`MIN_BACKOFF`] to [`MAX_BACKOFF`], whether the connection stays open or not: a master
+    /// that keeps refusing is retried a few times a second at most, never in a tight loop.
+    /// The pause starts over after a healthy session.
     pub async fn run(self) -> SessionEnd {
         let mut client: Option<MasterClient> = None;
+        let mut delay = MIN_BACKOFF;
         loop {
             let master = match client.take().filter(|c| !c.conn().is_closed()) {
                 Some(c) => c,
                 None => self.connect_with_backoff().await,
             };
-            let outcome = self.registered_session(&master).await;
+            let mut healthy = false;
+            let outcome = self.registered_session(&master, &mut healthy).await;
             self.link.set(None);
             let reason = match outcome {
                 Ok(Some(end)) => return end,
@@ -68,7 +77,18 @@ impl Session {
             self.worker.do_send(WorkerMsg::SessionDown {
                 reason: reason.clone(),
             });
-            warn!(worker = %self.worker_id, "session with master interrupted: {reason}");
+            if healthy {
+                delay = MIN_BACKOFF;
+                warn!(worker = %self.worker_id, "session with master interrupted: {reason}");
+            } else {
+                warn!(
+                    worker = %self.worker_id,
+                    "registration with master failed: {reason}; retrying in {} ms",
+                    delay.as_millis()
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_BACKOFF);
+            }
             client = Some(master);
         }
     }
@@ -105,9 +125,11 @@ impl Session {
     }
 
     /// Registers, then heartbeats until something goes wrong. `Ok(None)`: re-register.
+    /// `healthy` is set once the master acknowledged a heartbeat.
     async fn registered_session(
         &self,
         master: &MasterClient,
+        healthy: &mut bool,
     ) -> Result<Option<SessionEnd>, TransportError> {
         let blocks = self.block_manager.list().await.unwrap_or_default();
         let request = MasterRequest::RegisterWorker {
@@ -139,14 +161,14 @@ impl Session {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            let stats = self.block_manager.stats().await.unwrap_or_default();
+            let stats = self.block_manager.stats();
             let beat = MasterRequest::Heartbeat {
                 worker_id: self.worker_id.clone(),
                 incarnation,
                 stats,
             };
             match master.call(&beat).await? {
-                MasterResponse::Ack => {}
+                MasterResponse::Ack => *healthy = true,
                 MasterResponse::ReRegister { reason } => {
                     warn!(worker = %self.worker_id, "master asks to register again: {reason}");
                     return Ok(None);
