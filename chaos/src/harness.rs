@@ -49,8 +49,12 @@ pub struct RunReport {
     pub tasks_retried: u64,
     /// Partitions and map outputs recomputed after being lost.
     pub recomputed_partitions: u64,
-    /// Longest time from a kill, stop or partition until the master marked the worker lost.
+    /// Longest time from a kill, stop or partition until the master marked the worker lost
+    /// (for a killed driver: until the master marked its application lost).
     pub detection_ms: Option<u64>,
+    /// For a killed driver: from its SIGKILL until its application was lost and no worker
+    /// held its blocks.
+    pub released_ms: Option<u64>,
     /// Faulted run time divided by the fault-free run time.
     pub overhead_ratio: f64,
     /// Fault-free run time (ms).
@@ -74,11 +78,12 @@ pub struct Harness {
 
 /// What a faulted run measured.
 #[derive(Default)]
-struct Tally {
-    faults: u64,
-    kills: u64,
-    restarts: u64,
-    detection_ms: Option<u64>,
+pub(crate) struct Tally {
+    pub(crate) faults: u64,
+    pub(crate) kills: u64,
+    pub(crate) restarts: u64,
+    pub(crate) detection_ms: Option<u64>,
+    pub(crate) released_ms: Option<u64>,
 }
 
 impl Harness {
@@ -104,6 +109,7 @@ impl Harness {
             tasks_retried: 0,
             recomputed_partitions: 0,
             detection_ms: None,
+            released_ms: None,
             overhead_ratio: 0.0,
             baseline_ms: 0,
             run_ms: 0,
@@ -140,8 +146,18 @@ impl Harness {
         self.faulted(scenario, seed, dir, &expected, baseline_time, report)
     }
 
-    fn local(&self, workload: Workload, dir: &Path) -> Result<LocalCluster> {
-        Ok(LocalCluster::builder()
+    fn local(
+        &self,
+        workload: Workload,
+        dir: &Path,
+        app_timeout: Option<Duration>,
+    ) -> Result<LocalCluster> {
+        let builder = LocalCluster::builder();
+        let builder = match app_timeout {
+            Some(t) => builder.app_timeout(t),
+            None => builder,
+        };
+        Ok(builder
             .workers(WORKERS)
             .cores(2)
             .memory_bytes(workload.memory_bytes())
@@ -154,7 +170,7 @@ impl Harness {
     }
 
     fn baseline(&self, workload: Workload, seed: u64, dir: &Path) -> Result<(Outcome, Duration)> {
-        let mut cluster = self.local(workload, dir)?;
+        let mut cluster = self.local(workload, dir, None)?;
         let pids = Cluster::pids(&cluster);
         let result = (|| {
             let cx = Context::connect(LocalCluster::master_addr(&cluster), cluster.cluster_dir())?;
@@ -203,20 +219,40 @@ impl Harness {
                     seed,
                 )?)
             }
-            _ => Box::new(self.local(scenario.workload, &faulted_dir)?),
+            // A killed driver must be declared lost within seconds, not the default 30.
+            FaultKind::KillDriver => Box::new(self.local(
+                scenario.workload,
+                &faulted_dir,
+                Some(crate::drivers::APP_TIMEOUT),
+            )?),
+            _ => Box::new(self.local(scenario.workload, &faulted_dir, None)?),
         };
         let mut seen_pids = cluster.pids();
         let logs = cluster.log_dir();
         let mut tally = Tally::default();
-        let outcome = self.drive(
-            scenario,
-            seed,
-            cluster.as_mut(),
-            baseline,
-            &mut seen_pids,
-            &mut tally,
-            report,
-        );
+        let outcome = if scenario.fault == FaultKind::KillDriver {
+            crate::drivers::run(
+                &self.exe,
+                cluster.as_mut(),
+                scenario,
+                seed,
+                baseline,
+                &mut seen_pids,
+                &mut tally,
+                report,
+            )
+            .map(|(outcome, time)| (Some(outcome), time))
+        } else {
+            self.drive(
+                scenario,
+                seed,
+                cluster.as_mut(),
+                baseline,
+                &mut seen_pids,
+                &mut tally,
+                report,
+            )
+        };
         if scenario.fault == FaultKind::NetLossy {
             // Every dropped, duplicated or reordered datagram is a fault of this scenario.
             tally.faults += cluster.datagram_faults();
@@ -227,6 +263,7 @@ impl Harness {
         report.kills = tally.kills;
         report.restarts = tally.restarts;
         report.detection_ms = tally.detection_ms;
+        report.released_ms = tally.released_ms;
         let left = wait_all_gone(&seen_pids, Duration::from_secs(10));
         let (got, run_time) = outcome?;
         report.run_ms = run_time.as_millis() as u64;
@@ -587,7 +624,8 @@ impl Faults {
                 }
             }
             Action::Cont => self.cont_all(),
-            Action::Corrupt(_) => {}
+            // Drivers are killed by `crate::drivers`, never planned for a single-driver run.
+            Action::Corrupt(_) | Action::KillDriver => {}
             Action::Partition(r) => {
                 if let Some(i) = self.pick(*r) {
                     let inc = Self::incarnation(monitor, &self.ids[i]);

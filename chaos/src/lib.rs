@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod cluster;
+pub mod drivers;
 pub mod harness;
 pub mod proxy;
 pub mod report;

@@ -9,10 +9,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
+use cinder_chaos::drivers::{run_driver, DriverArgs};
 use cinder_chaos::harness::{Harness, RunReport};
 use cinder_chaos::report::{table, Report};
 use cinder_chaos::rng::Rng;
 use cinder_chaos::scenario::{self, SCENARIOS};
+use cinder_chaos::workload::Workload;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -73,6 +75,31 @@ enum Mode {
     },
     /// Lists the scenarios.
     List,
+    /// A driver process of a multi-driver scenario (started by the harness itself).
+    #[command(name = "__driver", hide = true)]
+    Driver {
+        /// The master's address.
+        #[arg(long)]
+        master: String,
+        /// The credentials directory.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The workload (as named by `list`).
+        #[arg(long)]
+        workload: String,
+        /// The data seed.
+        #[arg(long)]
+        seed: u64,
+        /// The application name.
+        #[arg(long)]
+        name: String,
+        /// Workers to wait for.
+        #[arg(long)]
+        workers: usize,
+        /// Result file (`<out>.ready`, `<out>.go` and `<out>.stop` beside it).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration> {
@@ -114,6 +141,30 @@ fn real_main() -> Result<bool> {
     if let Mode::Sim { seed, seeds } = cli.mode {
         return run_sim(seed, seeds, cli.json);
     }
+    if let Mode::Driver {
+        master,
+        cluster,
+        workload,
+        seed,
+        name,
+        workers,
+        out,
+    } = cli.mode
+    {
+        let workload = Workload::from_name(&workload)
+            .with_context(|| format!("unknown workload {workload:?}"))?;
+        let args = DriverArgs {
+            master,
+            cluster,
+            workload,
+            seed,
+            name,
+            workers,
+            out,
+        };
+        run_driver(&args)?;
+        return Ok(true);
+    }
     let temp = match &cli.dir {
         Some(_) => None,
         None => Some(tempfile::Builder::new().prefix("cinder-chaos-").tempdir()?),
@@ -146,7 +197,7 @@ fn real_main() -> Result<bool> {
         );
     };
     match &cli.mode {
-        Mode::List | Mode::Sim { .. } => unreachable!(),
+        Mode::List | Mode::Sim { .. } | Mode::Driver { .. } => unreachable!(),
         Mode::Run { scenario, seed } => {
             let s = scenario::find(scenario).with_context(|| {
                 let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();

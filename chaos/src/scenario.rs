@@ -37,6 +37,10 @@ pub enum FaultKind {
     /// exceeds its retry budget: it must fail with the documented error and leave nothing
     /// half-written.
     ExhaustRetries,
+    /// Two drivers (separate processes) run at once on one cluster; one is SIGKILLed while its
+    /// job runs with cached blocks: its application must be declared lost within the app
+    /// timeout and its blocks dropped from every worker, the other driver unaffected.
+    KillDriver,
 }
 
 /// A named scenario.
@@ -133,6 +137,12 @@ pub const SCENARIOS: &[Scenario] = &[
         fault: FaultKind::ExhaustRetries,
         about: "every busy worker killed until the write fails as documented, nothing written",
     },
+    Scenario {
+        name: "two-drivers-one-killed",
+        workload: Workload::CachedScan,
+        fault: FaultKind::KillDriver,
+        about: "two driver processes at once, one SIGKILLed: its app lost and released, the other exact",
+    },
 ];
 
 /// Looks a scenario up by name.
@@ -161,6 +171,8 @@ pub enum Action {
     Heal,
     /// SIGKILL every worker running a task and start it again at once.
     KillBusy,
+    /// SIGKILL the driver process that is to be killed (once its job runs with cached blocks).
+    KillDriver,
 }
 
 /// A fault and when it is due, from the start of the timed run.
@@ -239,6 +251,10 @@ pub fn plan(
             action: Action::Corrupt(1 + rng.below(3) as usize),
         }),
         FaultKind::NetLossy => {}
+        FaultKind::KillDriver => out.push(Planned {
+            at: at(&mut rng, 15, 45),
+            action: Action::KillDriver,
+        }),
         FaultKind::ExhaustRetries => {
             let first = rng.between(50, 150);
             for k in 0..200 {
@@ -289,5 +305,17 @@ mod tests {
         }
         let names: std::collections::HashSet<_> = SCENARIOS.iter().map(|s| s.name).collect();
         assert_eq!(names.len(), SCENARIOS.len(), "unique names");
+    }
+
+    #[test]
+    fn a_driver_is_killed_once_inside_the_first_half_of_the_fault_free_run() {
+        let s = find("two-drivers-one-killed").expect("registered");
+        let baseline = Duration::from_secs(2);
+        for seed in 0..200 {
+            let p = plan(s, seed, baseline, Duration::from_millis(1500), None);
+            assert_eq!(p.len(), 1, "seed {seed}: {p:?}");
+            assert_eq!(p[0].action, Action::KillDriver);
+            assert!(p[0].at >= baseline * 15 / 100 && p[0].at <= baseline * 45 / 100);
+        }
     }
 }

@@ -10,7 +10,7 @@ use cinder::builtin::{ColumnSums, FloorTimesArgs, RangeArgs, SumF64};
 use cinder::{AggFunc, AggSpec, Context, Dataset, FileFormat, LibSvmOptions, StorageLevel};
 use cinder_algorithms::classification::LogisticRegression;
 use cinder_algorithms::clustering::KMeans;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rng::fnv1a;
 
@@ -43,6 +43,21 @@ impl Workload {
             Workload::KMeans => "kmeans",
             Workload::Write => "write",
         }
+    }
+
+    /// Every workload.
+    pub const ALL: [Workload; 6] = [
+        Workload::CachedScan,
+        Workload::Shuffle,
+        Workload::Spill,
+        Workload::LogReg,
+        Workload::KMeans,
+        Workload::Write,
+    ];
+
+    /// The workload named `name` (as in reports).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.name() == name)
     }
 
     /// Memory budget per worker for this workload.
@@ -135,7 +150,8 @@ pub struct Prepared {
     pub workload: Workload,
     /// The input dataset.
     pub data: Dataset,
-    /// The persisted dataset, if the workload caches one (its blocks are `rdd_<id>_<p>`).
+    /// The persisted dataset, if the workload caches one (its blocks are
+    /// `rdd_<app>_<dataset>_<partition>`).
     pub cached: Option<Dataset>,
     /// Where [`Workload::Write`] writes (set by the harness).
     pub output: Option<PathBuf>,
@@ -143,7 +159,7 @@ pub struct Prepared {
 
 /// A result reduced to what is compared: row count, a checksum and the exact bits of every
 /// number in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     /// Rows the result covers (input rows for aggregations, output rows for tables).
     pub rows: u64,
@@ -317,4 +333,17 @@ fn count_column(batch: &RecordBatch, name: &str) -> Result<u64> {
         return Ok(a.values().iter().map(|v| *v as u64).sum());
     }
     anyhow::bail!("column {name} is {:?}, not an integer", column.data_type())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_is_found_by_its_name() {
+        for w in Workload::ALL {
+            assert_eq!(Workload::from_name(w.name()), Some(w));
+        }
+        assert_eq!(Workload::from_name("nope"), None);
+    }
 }
