@@ -491,6 +491,7 @@ mod tests {
             stage: 1,
             attempts,
             cause,
+            input: None,
         }
     }
 

@@ -534,7 +534,7 @@ impl Lineage {
                     let split = splits.get(current.1 as usize)?;
                     return Some(format!("{path} from line {}", split.first_line));
                 }
-                Op::ParquetFiles { parts } => {
+                Op::ParquetFiles { parts, .. } => {
                     let (path, group) = parts.get(current.1 as usize)?;
                     return Some(format!("{path} row group {group}"));
                 }
