@@ -103,6 +103,7 @@ pub fn run_worker(args: &WorkerArgs) -> Result<()> {
         cores,
         memory_budget_bytes: args.memory.0,
         transport: Default::default(),
+        limits: Default::default(),
     };
     let addr_file = args.addr_file.clone();
     actix_system().block_on(async move {

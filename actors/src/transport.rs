@@ -5,10 +5,12 @@
 //! [`crate::wire::HelloReply`] back; only then are further streams served. Each later
 //! bidirectional stream carries exactly one request and its response.
 
+pub mod body;
 pub mod client;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+pub mod limits;
 pub mod pool;
 pub mod server;
 
@@ -16,5 +18,6 @@ pub use client::PeerConn;
 pub use credentials::{CredentialError, Credentials};
 pub use endpoint::{bind_endpoint, client_endpoint, TransportSettings};
 pub use error::TransportError;
+pub use limits::{Gate, Limits};
 pub use pool::PeerPool;
-pub use server::{serve, PeerInfo, Service, StreamIo};
+pub use server::{serve, serve_with, PeerInfo, Service, StreamIo};

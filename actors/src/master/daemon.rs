@@ -11,7 +11,8 @@ use super::actor::Master;
 use super::service::MasterService;
 use crate::clock::SystemClock;
 use crate::transport::{
-    bind_endpoint, serve, Credentials, PeerPool, TransportError, TransportSettings,
+    bind_endpoint, serve_with, Credentials, Gate, Limits, PeerPool, TransportError,
+    TransportSettings,
 };
 use crate::wire::PeerRole;
 
@@ -32,6 +33,8 @@ pub struct MasterConfig {
     pub no_worker_timeout: Duration,
     /// QUIC tuning.
     pub transport: TransportSettings,
+    /// Limits on what peers may cost.
+    pub limits: Limits,
 }
 
 impl MasterConfig {
@@ -45,6 +48,7 @@ impl MasterConfig {
             app_timeout: super::actor::DEFAULT_APP_TIMEOUT,
             no_worker_timeout: super::actor::DEFAULT_NO_WORKER_TIMEOUT,
             transport: TransportSettings::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -94,10 +98,9 @@ pub async fn start_master(
     )
     .with_timeouts(config.app_timeout, config.no_worker_timeout)
     .start();
-    tokio::spawn(serve(
-        endpoint.clone(),
-        Arc::new(MasterService::new(actor.clone())),
-    ));
+    let gate = Arc::new(Gate::new(config.limits.clone()));
+    let service = MasterService::new(actor.clone(), config.limits.clone());
+    tokio::spawn(serve_with(endpoint.clone(), Arc::new(service), gate));
     Ok(RunningMaster {
         addr,
         actor,

@@ -24,6 +24,10 @@ pub struct TransportSettings {
     pub stream_window_bytes: u32,
     /// Whole-connection receive window.
     pub connection_window_bytes: u32,
+    /// Streams a peer may have open at once on one connection (QUIC flow control).
+    pub max_streams_per_connection: u32,
+    /// Handshakes quinn buffers before the accept loop decides on them.
+    pub max_incoming: u32,
 }
 
 impl Default for TransportSettings {
@@ -33,6 +37,8 @@ impl Default for TransportSettings {
             keep_alive: Duration::from_secs(1),
             stream_window_bytes: 16 * 1024 * 1024,
             connection_window_bytes: 64 * 1024 * 1024,
+            max_streams_per_connection: super::Limits::default().max_streams_per_connection,
+            max_incoming: super::Limits::default().max_pending_handshakes,
         }
     }
 }
@@ -47,7 +53,7 @@ impl TransportSettings {
             .stream_receive_window(self.stream_window_bytes.into())
             .receive_window(self.connection_window_bytes.into())
             .send_window(u64::from(self.connection_window_bytes))
-            .max_concurrent_bidi_streams(1024u32.into())
+            .max_concurrent_bidi_streams(self.max_streams_per_connection.into())
             .max_concurrent_uni_streams(0u32.into());
         Ok(Arc::new(t))
     }
@@ -84,7 +90,11 @@ pub fn server_config(
     let quic =
         QuicServerConfig::try_from(config).map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    server.transport_config(settings.quinn()?);
+    server
+        .transport_config(settings.quinn()?)
+        .max_incoming(settings.max_incoming.max(1) as usize)
+        .incoming_buffer_size(64 * 1024)
+        .incoming_buffer_size_total(8 * 1024 * 1024);
     Ok(server)
 }
 

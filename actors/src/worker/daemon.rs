@@ -16,7 +16,8 @@ use super::service::WorkerService;
 use super::session::{Session, SessionEnd};
 use crate::block_manager::{BlockError, BlockManager, BlockManagerHandle, BlockStore, MasterLink};
 use crate::transport::{
-    bind_endpoint, serve, Credentials, PeerPool, TransportError, TransportSettings,
+    bind_endpoint, serve_with, Credentials, Gate, Limits, PeerPool, TransportError,
+    TransportSettings,
 };
 use crate::wire::PeerRole;
 
@@ -39,6 +40,8 @@ pub struct WorkerConfig {
     pub memory_budget_bytes: u64,
     /// QUIC tuning.
     pub transport: TransportSettings,
+    /// Limits on what peers may cost.
+    pub limits: Limits,
 }
 
 /// A started worker.
@@ -142,7 +145,8 @@ pub async fn start_worker(
     let block_manager = BlockManagerHandle::new(bm_actor, worker_id.clone(), link.clone(), peers);
     let actor = Worker::new(worker_id.clone()).start();
     let service = WorkerService::new(worker_id.clone(), actor.clone(), block_manager.clone());
-    tokio::spawn(serve(endpoint.clone(), Arc::new(service)));
+    let gate = Arc::new(Gate::new(config.limits.clone()));
+    tokio::spawn(serve_with(endpoint.clone(), Arc::new(service), gate));
     let session = Session {
         master: config.master.clone(),
         endpoint: endpoint.clone(),

@@ -6,7 +6,6 @@ use super::actor::{Worker, WorkerMsg};
 use crate::block_manager::{BlockError, BlockManagerHandle};
 use crate::data::exec::Executor;
 use crate::data::plan::block_app;
-use crate::transport::client::read_body;
 use crate::transport::{PeerInfo, Service, StreamIo};
 use crate::wire::{
     FrameError, RequestKind, TaskSpec, WorkerRequest, WorkerResponse, MAX_BODY_BYTES,
@@ -156,11 +155,12 @@ impl Service for WorkerService {
                         format!("block of {len} bytes exceeds the limit of {MAX_BODY_BYTES}");
                     return io.respond(&WorkerResponse::Error { message }).await;
                 }
-                let bytes = read_body(&mut io.recv, len).await?;
+                let (bytes, lease) = io.read_body(len).await?;
                 let response = match self.blocks.put_level(block_id, bytes, level).await {
                     Ok(len) => WorkerResponse::Stored { len },
                     Err(e) => error(e),
                 };
+                drop(lease);
                 io.respond(&response).await
             }
             WorkerRequest::GetBlock { block_id } => match self.blocks.get_local(&block_id).await {
