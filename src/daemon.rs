@@ -62,6 +62,7 @@ fn actix_system() -> actix::SystemRunner {
 /// Runs a master until SIGINT or SIGTERM.
 pub fn run_master(args: &MasterArgs) -> Result<()> {
     watch_parent();
+    cinder_actors::private_fs::private_umask();
     let creds = Credentials::load_shared(&args.cluster.cluster)?;
     let mut config = MasterConfig::new(args.listen);
     config.work_dir = args.work_dir.clone();
@@ -86,6 +87,7 @@ pub fn run_master(args: &MasterArgs) -> Result<()> {
 /// Runs a worker until SIGINT or SIGTERM (or until a newer incarnation supersedes it).
 pub fn run_worker(args: &WorkerArgs) -> Result<()> {
     watch_parent();
+    cinder_actors::private_fs::private_umask();
     let creds = Credentials::load_shared(&args.cluster.cluster)?;
     let work_dir = match &args.work_dir {
         Some(dir) => dir.clone(),
@@ -151,7 +153,7 @@ fn write_addr_file(path: &Path, content: &str) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    std::fs::write(&tmp, content).map_err(io)?;
+    cinder_actors::private_fs::write(&tmp, content.as_bytes()).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
 

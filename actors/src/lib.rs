@@ -11,6 +11,7 @@ pub mod block_manager;
 pub mod clock;
 pub mod data;
 pub mod master;
+pub mod private_fs;
 pub mod scheduler;
 pub mod transport;
 pub mod wire;

@@ -76,7 +76,7 @@ pub async fn start_master(
     creds: Arc<Credentials>,
 ) -> Result<RunningMaster, TransportError> {
     if let Some(dir) = &config.work_dir {
-        std::fs::create_dir_all(dir).map_err(|source| TransportError::Bind {
+        crate::private_fs::create_dir_all(dir).map_err(|source| TransportError::Bind {
             addr: config.listen,
             source,
         })?;

@@ -83,7 +83,7 @@ impl Credentials {
     /// Creates a new cluster CA and a member certificate in `dir` (created if missing).
     /// Refuses to overwrite existing credentials.
     pub fn init(dir: &Path) -> Result<Self, CredentialError> {
-        std::fs::create_dir_all(dir).map_err(|source| CredentialError::Io {
+        crate::private_fs::create_dir_all(dir).map_err(|source| CredentialError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -199,22 +199,14 @@ fn read_file(path: &Path) -> Result<Vec<u8>, CredentialError> {
     })
 }
 
-fn write_file(path: &Path, content: &str, secret: bool) -> Result<(), CredentialError> {
+/// Writes a new credentials file, private (0600) whether it holds a key or a certificate.
+fn write_file(path: &Path, content: &str, _secret: bool) -> Result<(), CredentialError> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
     let io_err = |source| CredentialError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = options.open(path).map_err(io_err)?;
+    let mut file = crate::private_fs::create_new_file(path).map_err(io_err)?;
     file.write_all(content.as_bytes()).map_err(io_err)?;
     file.sync_all().map_err(io_err)
 }

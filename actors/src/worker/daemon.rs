@@ -119,7 +119,7 @@ pub async fn start_worker(
     config: WorkerConfig,
     creds: Arc<Credentials>,
 ) -> Result<RunningWorker, WorkerStartError> {
-    std::fs::create_dir_all(&config.work_dir).map_err(|source| WorkerStartError::WorkDir {
+    crate::private_fs::create_dir_all(&config.work_dir).map_err(|source| WorkerStartError::WorkDir {
         path: config.work_dir.clone(),
         source,
     })?;
