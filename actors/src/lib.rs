@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod authz;
 pub mod block_manager;
 pub mod clock;
 pub mod data;

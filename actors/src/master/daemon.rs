@@ -10,6 +10,7 @@ use actix::{Actor, Addr};
 use super::actor::Master;
 use super::service::MasterService;
 use crate::clock::SystemClock;
+use crate::transport::crl::{self, ReloadError};
 use crate::transport::{
     bind_endpoint, serve_with, Credentials, Gate, Limits, PeerPool, TransportError,
     TransportSettings,
@@ -60,9 +61,18 @@ pub struct RunningMaster {
     /// The actor.
     pub actor: Addr<Master>,
     endpoint: quinn::Endpoint,
+    gate: Arc<Gate>,
+    creds_dir: PathBuf,
+    transport: TransportSettings,
 }
 
 impl RunningMaster {
+    /// Re-reads the credentials directory (SIGHUP): a new `crl.pem` or member certificate
+    /// applies to new connections, and connections of members now refused are closed.
+    pub fn reload_credentials(&self) -> Result<usize, ReloadError> {
+        crl::reload(&self.endpoint, &self.creds_dir, &self.transport, &self.gate)
+    }
+
     /// Closes every connection and waits briefly for the closes to reach peers.
     pub async fn shutdown(self) {
         self.endpoint.close(0u32.into(), b"master shutting down");
@@ -100,10 +110,17 @@ pub async fn start_master(
     .start();
     let gate = Arc::new(Gate::new(config.limits.clone()));
     let service = MasterService::new(actor.clone(), config.limits.clone());
-    tokio::spawn(serve_with(endpoint.clone(), Arc::new(service), gate));
+    tokio::spawn(serve_with(
+        endpoint.clone(),
+        Arc::new(service),
+        gate.clone(),
+    ));
     Ok(RunningMaster {
         addr,
         actor,
         endpoint,
+        gate,
+        creds_dir: creds.dir.clone(),
+        transport: config.transport,
     })
 }

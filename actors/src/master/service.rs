@@ -3,6 +3,7 @@
 use actix::Addr;
 
 use super::actor::{Master, MasterMsg};
+use crate::authz;
 use crate::scheduler::JobOutcome;
 use crate::transport::{Limits, PeerInfo, Service, StreamIo};
 use crate::wire::{FrameError, JobSpec, MasterRequest, MasterResponse};
@@ -64,6 +65,11 @@ impl Service for MasterService {
         request: MasterRequest,
         io: &mut StreamIo,
     ) -> Result<(), FrameError> {
+        if let Err(denied) = authz::authorize(&peer.identity, &authz::master_operation(&request)) {
+            tracing::warn!(peer = %peer.remote, "refused: {denied}");
+            let message = denied.to_string();
+            return io.respond(&MasterResponse::Error { message }).await;
+        }
         if let MasterRequest::RunJob(spec) = request {
             return self.run_job(spec, io).await;
         }

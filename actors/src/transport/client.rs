@@ -113,6 +113,11 @@ impl PeerConn {
         }
     }
 
+    /// The identity (role and name) in the peer's certificate.
+    pub fn identity(&self) -> Result<super::Identity, super::identity::IdentityError> {
+        super::Identity::of_connection(&self.conn)
+    }
+
     /// The peer's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

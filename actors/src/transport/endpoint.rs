@@ -71,15 +71,27 @@ fn roots(creds: &Credentials) -> Result<Arc<RootCertStore>, TransportError> {
     Ok(Arc::new(roots))
 }
 
-/// The server half: presents our member certificate, demands one signed by the cluster CA.
+/// The check applied to every connecting peer's certificate: signed by the cluster CA, within
+/// its validity, and not in the revocation list of the credentials (if any).
+pub fn client_verifier(
+    creds: &Credentials,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TransportError> {
+    WebPkiClientVerifier::builder_with_provider(roots(creds)?, provider())
+        .with_crls(creds.crls.iter().cloned())
+        .only_check_end_entity_revocation()
+        .allow_unknown_revocation_status()
+        .build()
+        .map_err(|e| TransportError::Tls(e.to_string()))
+}
+
+/// The server half: presents our member certificate, demands one signed by the cluster CA and
+/// not revoked.
 pub fn server_config(
     creds: &Credentials,
     settings: &TransportSettings,
 ) -> Result<quinn::ServerConfig, TransportError> {
     let tls = |e: rustls::Error| TransportError::Tls(e.to_string());
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots(creds)?, provider())
-        .build()
-        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let verifier = client_verifier(creds)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls)?
@@ -98,16 +110,24 @@ pub fn server_config(
     Ok(server)
 }
 
-/// The client half: trusts only the cluster CA, presents our member certificate.
+/// The client half: trusts only the cluster CA (minus revoked certificates), presents our
+/// member certificate.
 pub fn client_config(
     creds: &Credentials,
     settings: &TransportSettings,
 ) -> Result<quinn::ClientConfig, TransportError> {
     let tls = |e: rustls::Error| TransportError::Tls(e.to_string());
+    let server_verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(roots(creds)?, provider())
+            .with_crls(creds.crls.iter().cloned())
+            .only_check_end_entity_revocation()
+            .allow_unknown_revocation_status()
+            .build()
+            .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls)?
-        .with_root_certificates(roots(creds)?)
+        .with_webpki_verifier(server_verifier)
         .with_client_auth_cert(creds.chain.clone(), creds.key.clone_key())
         .map_err(tls)?;
     config.alpn_protocols = vec![ALPN.to_vec()];

@@ -179,6 +179,7 @@ pub struct Gate {
     frames: ByteBudget,
     bodies: ByteBudget,
     log: RateLimitedLog,
+    members: super::crl::Members,
 }
 
 impl Gate {
@@ -192,6 +193,7 @@ impl Gate {
             frames: ByteBudget::new(limits.frame_budget_bytes),
             bodies: ByteBudget::new(limits.body_budget_bytes),
             log: RateLimitedLog::new(Duration::from_secs(1)),
+            members: super::crl::Members::default(),
             limits,
         }
     }
@@ -204,6 +206,11 @@ impl Gate {
     /// The refusal log.
     pub fn log(&self) -> &RateLimitedLog {
         &self.log
+    }
+
+    /// The live, hello-checked connections and their peers' certificates.
+    pub fn members(&self) -> &super::crl::Members {
+        &self.members
     }
 
     /// The memory budget of frames being received.

@@ -15,27 +15,33 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use super::hello::judge_hello;
+use super::identity::Identity;
 use super::limits::{Gate, Refusal};
+use crate::wire::frame::read_frame_bytes;
 use crate::wire::{
-    read_frame, read_frame_budgeted, write_frame, FrameError, Hello, HelloReply, Lease, PeerRole,
-    RequestKind, PROTOCOL_VERSION,
+    read_frame_budgeted, write_frame, FrameError, HelloReply, Lease, PeerRole, RequestKind,
+    PROTOCOL_VERSION,
 };
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Who is on the other end of a connection, established by its hello.
+/// Who is on the other end of a connection: its certificate's identity (what it may do) and
+/// what its hello said (for logs).
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
     /// Process-unique id of this connection.
     pub conn_id: u64,
     /// The peer's socket address.
     pub remote: SocketAddr,
-    /// What the peer said it is.
+    /// What the peer said it is in its hello (informational; authority comes from `identity`).
     pub role: PeerRole,
     /// The peer's name from its hello.
     pub name: String,
     /// The application a driver said it acts for.
     pub application: Option<String>,
+    /// Role and name from the peer's certificate: what authorization checks.
+    pub identity: Identity,
 }
 
 /// The two halves of one request's stream, for services that stream bodies.
@@ -165,7 +171,19 @@ async fn serve_connection<S: Service>(conn: quinn::Connection, service: Arc<S>, 
                     return;
                 }
             };
-        info!(role = ?peer.role, name = %peer.name, "peer connected");
+        info!(
+            role = %peer.identity.role,
+            name = %peer.identity.name,
+            hello_name = %peer.name,
+            "peer connected"
+        );
+        if peer.identity.legacy {
+            warn!(
+                "peer presents a certificate without a role (from an older `cinder init`); \
+                 treated as admin: issue it a role with `cinder cert issue`"
+            );
+        }
+        gate.members().insert(conn_id, &conn, &peer.identity);
         let per_connection = gate.limits().max_streams_per_connection.max(1) as usize;
         let limit = Arc::new(tokio::sync::Semaphore::new(per_connection));
         let reason = loop {
@@ -195,6 +213,7 @@ async fn serve_connection<S: Service>(conn: quinn::Connection, service: Arc<S>, 
                 drop((permit, total));
             });
         };
+        gate.members().remove(conn_id);
         info!(name = %peer.name, "peer disconnected: {reason}");
         service.connection_closed(&peer, &reason);
     }
@@ -202,7 +221,8 @@ async fn serve_connection<S: Service>(conn: quinn::Connection, service: Arc<S>, 
     .await
 }
 
-/// Reads and checks the hello on the first stream; answers it.
+/// Reads and checks the hello on the first stream, and the peer's certificate identity;
+/// answers the hello.
 async fn accept_hello<S: Service>(
     conn: &quinn::Connection,
     service: &S,
@@ -212,26 +232,26 @@ async fn accept_hello<S: Service>(
         .accept_bi()
         .await
         .map_err(|e| format!("connection ended before hello: {e}"))?;
-    let hello: Hello = read_frame(&mut recv, 64 * 1024)
+    let payload = read_frame_bytes(&mut recv, 64 * 1024)
         .await
         .map_err(|e| format!("malformed hello: {e}"))?;
-    if hello.protocol_version != PROTOCOL_VERSION {
-        let reason = format!(
-            "protocol version {} is not supported (this daemon speaks {PROTOCOL_VERSION})",
-            hello.protocol_version
-        );
-        let _ = write_frame(
-            &mut send,
-            &HelloReply::Refused {
-                reason: reason.clone(),
-            },
-        )
-        .await;
-        let _ = send.finish();
-        // Give the refusal a moment to reach the peer before the close.
-        let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
-        return Err(reason);
-    }
+    let verdict = judge_hello(&payload).map_err(|refusal| {
+        let answer = refusal.answer_peer();
+        (refusal.to_string(), answer)
+    });
+    let verdict = verdict.and_then(|hello| match Identity::of_connection(conn) {
+        Ok(identity) => Ok((hello, identity)),
+        Err(e) => Err((format!("refused: {e}"), true)),
+    });
+    let (hello, identity) = match verdict {
+        Ok(accepted) => accepted,
+        Err((reason, answer)) => {
+            if answer {
+                refuse_hello(&mut send, &reason).await;
+            }
+            return Err(reason);
+        }
+    };
     let reply = HelloReply::Welcome {
         protocol_version: PROTOCOL_VERSION,
         server: service.name(),
@@ -246,7 +266,18 @@ async fn accept_hello<S: Service>(
         role: hello.role,
         name: hello.name,
         application: hello.application,
+        identity,
     })
+}
+
+/// Sends a hello refusal and gives it a moment to reach the peer before the close.
+async fn refuse_hello(send: &mut quinn::SendStream, reason: &str) {
+    let refusal = HelloReply::Refused {
+        reason: reason.to_string(),
+    };
+    let _ = write_frame(send, &refusal).await;
+    let _ = send.finish();
+    let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
 }
 
 async fn serve_stream<S: Service>(service: &S, peer: &PeerInfo, mut io: StreamIo) {

@@ -94,6 +94,34 @@ where
     R: AsyncRead + Unpin,
     T: DeserializeOwned,
 {
+    let (chunks, lease) = read_chunks(reader, max_bytes, budget).await?;
+    let result = match chunks.len() {
+        0 => rmp_serde::from_slice(&[]),
+        1 => rmp_serde::from_slice(&chunks[0]),
+        _ => rmp_serde::from_read(ChunkReader::new(&chunks)),
+    };
+    drop(lease);
+    result.map_err(|e| FrameError::Decode(e.to_string()))
+}
+
+/// Reads one frame's payload bytes (at most `max_bytes`) without decoding them.
+pub async fn read_frame_bytes<R>(reader: &mut R, max_bytes: usize) -> Result<Vec<u8>, FrameError>
+where
+    R: AsyncRead + Unpin,
+{
+    let (chunks, _lease) = read_chunks(reader, max_bytes, None).await?;
+    Ok(chunks.concat())
+}
+
+/// Reads a length prefix and that many payload bytes in chunks, each taken from `budget`.
+async fn read_chunks<R>(
+    reader: &mut R,
+    max_bytes: usize,
+    budget: Option<&ByteBudget>,
+) -> Result<(Vec<Vec<u8>>, Lease), FrameError>
+where
+    R: AsyncRead + Unpin,
+{
     let mut len_buf = [0u8; 4];
     let got = read_full(reader, &mut len_buf).await?;
     if got == 0 {
@@ -128,13 +156,7 @@ where
         }
         chunks.push(chunk);
     }
-    let result = match chunks.len() {
-        0 => rmp_serde::from_slice(&[]),
-        1 => rmp_serde::from_slice(&chunks[0]),
-        _ => rmp_serde::from_read(ChunkReader::new(&chunks)),
-    };
-    drop(lease);
-    result.map_err(|e| FrameError::Decode(e.to_string()))
+    Ok((chunks, lease))
 }
 
 /// Size of the chunks a frame payload is read in.

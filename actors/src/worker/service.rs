@@ -3,10 +3,11 @@
 use actix::Addr;
 
 use super::actor::{Worker, WorkerMsg};
+use crate::authz;
 use crate::block_manager::{BlockError, BlockManagerHandle};
 use crate::data::exec::Executor;
 use crate::data::plan::block_app;
-use crate::transport::{PeerInfo, Service, StreamIo};
+use crate::transport::{PeerInfo, Role, Service, StreamIo};
 use crate::wire::{
     FrameError, RequestKind, TaskSpec, WorkerRequest, WorkerResponse, MAX_BODY_BYTES,
 };
@@ -77,7 +78,17 @@ impl WorkerService {
 /// write or drop only its own application's blocks, and may not run tasks or drop
 /// applications.
 fn refusal(peer: &PeerInfo, request: &WorkerRequest) -> Option<String> {
-    let app = peer.application.as_deref()?;
+    let app = match peer.application.as_deref() {
+        Some(app) => app,
+        None if peer.identity.role == Role::Driver && !matches!(request, WorkerRequest::Ping) => {
+            return Some(format!(
+                "driver {:?} names no application: a driver may touch only its own \
+                 application's blocks",
+                peer.identity.name
+            ));
+        }
+        None => return None,
+    };
     let block = match request {
         WorkerRequest::Ping => return None,
         WorkerRequest::PutBlock { block_id, .. }
@@ -121,6 +132,10 @@ impl Service for WorkerService {
         request: WorkerRequest,
         io: &mut StreamIo,
     ) -> Result<(), FrameError> {
+        if let Err(denied) = authz::authorize(&peer.identity, &authz::worker_operation(&request)) {
+            tracing::warn!(peer = %peer.remote, "refused: {denied}");
+            return io.respond(&error(denied)).await;
+        }
         if let Some(message) = refusal(peer, &request) {
             warn!(peer = %peer.remote, name = %peer.name, "refused: {message}");
             return io.respond(&WorkerResponse::Error { message }).await;
