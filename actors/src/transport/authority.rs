@@ -234,7 +234,12 @@ mod tests {
         let other = issue_member(&ca.key_pem, Role::Driver, "etl", 1).unwrap();
         assert_ne!(member.identity.serial, other.identity.serial);
         assert!(issue_member(&ca.key_pem, Role::Driver, "bad name", 1).is_err());
-        let crl = revocation_list(&ca.key_pem, &[member.identity.serial.clone()], 1).unwrap();
+        let crl = revocation_list(
+            &ca.key_pem,
+            std::slice::from_ref(&member.identity.serial),
+            1,
+        )
+        .unwrap();
         assert!(crl.contains("BEGIN X509 CRL"));
     }
 }
