@@ -12,9 +12,12 @@ use std::time::Duration;
 
 use cinder::builtin::RangeArgs;
 use cinder::runtime::master::MasterClient;
+use cinder::runtime::transport::credentials::SERVER_NAME;
 use cinder::runtime::transport::endpoint::client_endpoint;
 use cinder::runtime::transport::{Credentials, TransportError, TransportSettings};
-use cinder::runtime::wire::{MasterRequest, MasterResponse, PeerRole};
+use cinder::runtime::wire::{
+    read_frame, write_frame, HelloReply, MasterRequest, MasterResponse, PeerRole, PROTOCOL_VERSION,
+};
 use cinder::{Context, WorkerState};
 use common::*;
 
@@ -409,4 +412,47 @@ fn a_revoked_driver_is_refused_after_sighup() {
     let status = admin.status().unwrap();
     assert_eq!(status.workers[0].state, WorkerState::Alive);
     assert!(process_alive(cluster.master.pid()));
+}
+
+#[test]
+fn a_peer_speaking_another_protocol_version_is_refused_naming_both() {
+    let cluster = Cluster::start("hello-version", &[]);
+    let creds = Credentials::load(&cluster.ca).unwrap();
+    let rt = runtime();
+    let reply = rt.block_on(async {
+        let addr = cluster.master_addr.parse().unwrap();
+        let endpoint = client_endpoint(addr, &creds, &TransportSettings::default()).unwrap();
+        let conn = endpoint.connect(addr, SERVER_NAME).unwrap().await.unwrap();
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        // A hello from a future version, with a role this build does not know.
+        #[derive(serde::Serialize)]
+        struct FutureHello {
+            protocol_version: u32,
+            role: &'static str,
+            name: &'static str,
+        }
+        let hello = FutureHello {
+            protocol_version: 99,
+            role: "Quantum",
+            name: "from-the-future",
+        };
+        write_frame(&mut send, &hello).await.unwrap();
+        send.finish().unwrap();
+        let reply = tokio::time::timeout(
+            Duration::from_secs(5),
+            read_frame::<_, HelloReply>(&mut recv, 1 << 16),
+        )
+        .await;
+        endpoint.close(0u32.into(), b"done");
+        reply
+    });
+    match reply {
+        Ok(Ok(HelloReply::Refused { reason })) => assert!(
+            reason.contains("99") && reason.contains(&format!("speaks {PROTOCOL_VERSION}")),
+            "{reason}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let admin = cluster.context(&cluster.ca);
+    assert!(admin.status().is_ok(), "the master keeps serving");
 }

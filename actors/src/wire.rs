@@ -9,6 +9,8 @@
 
 pub mod budget;
 pub mod frame;
+#[cfg(test)]
+mod fuzz;
 pub mod messages;
 pub mod tasks;
 

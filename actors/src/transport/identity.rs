@@ -285,6 +285,7 @@ impl<'a> Der<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::pem::PemObject;
 
     #[test]
     fn roles_round_trip_through_their_names() {
@@ -313,5 +314,36 @@ mod tests {
         fn arbitrary_der_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             let _ = Identity::from_der(&bytes);
         }
+
+        /// A real member certificate with bytes replaced or cut gives an identity or a typed
+        /// error, never a panic.
+        #[test]
+        fn mutated_certificates_never_panic(
+            edits in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 1..4),
+            cut in proptest::num::usize::ANY,
+        ) {
+            let mut der = MEMBER_DER.clone();
+            for (at, value) in edits {
+                let i = at % der.len();
+                der[i] = value;
+            }
+            let _ = Identity::from_der(&der);
+            let _ = Identity::from_der(&der[..cut % (der.len() + 1)]);
+        }
+    }
+
+    static MEMBER_DER: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        let ca = crate::transport::authority::new_ca().unwrap();
+        let member =
+            crate::transport::authority::issue_member(&ca.key_pem, Role::Driver, "d", 1).unwrap();
+        let der =
+            rustls::pki_types::CertificateDer::from_pem_slice(member.cert_pem.as_bytes()).unwrap();
+        der.to_vec()
+    });
+
+    #[test]
+    fn a_member_certificate_states_its_identity() {
+        let identity = Identity::from_der(&MEMBER_DER).unwrap();
+        assert_eq!((identity.role, identity.name.as_str()), (Role::Driver, "d"));
     }
 }
