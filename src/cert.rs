@@ -11,7 +11,7 @@ use cinder_actors::transport::authority;
 use cinder_actors::transport::credentials::{
     CA_CERT_FILE, CA_KEY_FILE, CRL_FILE, MEMBER_CERT_FILE, MEMBER_KEY_FILE,
 };
-use cinder_actors::transport::Role;
+use cinder_actors::transport::{Credentials, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{CertIssueArgs, CertRevokeArgs};
@@ -64,6 +64,23 @@ impl Index {
         let json = serde_json::to_string_pretty(self).expect("index serializes");
         write_atomic(&ca_dir.join(INDEX_FILE), json.as_bytes())
     }
+}
+
+/// Records the `admin` member `cinder init` wrote into its new CA directory's index, so it can
+/// be revoked like any other.
+pub fn record_init_member(ca_dir: &Path) -> Result<IndexEntry> {
+    let identity = Credentials::load(ca_dir)?.identity()?;
+    let entry = IndexEntry {
+        name: identity.name.clone(),
+        role: identity.role,
+        serial: identity.serial_hex(),
+        not_after: authority::expiry_date(authority::DEFAULT_MEMBER_DAYS),
+        revoked: false,
+    };
+    let mut index = Index::load(ca_dir)?;
+    index.certificates.push(entry.clone());
+    index.save(ca_dir)?;
+    Ok(entry)
 }
 
 /// `cinder cert issue`: returns the issued entry.

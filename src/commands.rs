@@ -107,6 +107,7 @@ fn fetch_status(cluster: &std::path::Path, master: &str) -> anyhow::Result<Clust
 
 fn init(args: &InitArgs) -> anyhow::Result<()> {
     Credentials::init(&args.dir)?;
+    cinder::cert::record_init_member(&args.dir)?;
     println!("cluster credentials written to {}", args.dir.display());
     println!("  ca.pem: the cluster CA; ca.key: its private key (keep it here, on no other host)");
     println!("  member.pem, member.key: an admin member (enough for one host and `cinder local`)");

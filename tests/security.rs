@@ -191,6 +191,10 @@ fn issued_credentials_hold_no_ca_key_and_are_private_under_umask_000() {
         index.contains("worker-a") && index.contains(&identity.serial_hex()),
         "{index}"
     );
+    assert!(
+        index.contains("\"admin\""),
+        "init records its member: {index}"
+    );
     assert_eq!(mode(&ca.join("issued.json")), 0o600);
 
     // Never overwritten; bad names and roles are refused.

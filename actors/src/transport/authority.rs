@@ -134,6 +134,11 @@ pub fn revocation_list(
     Ok(params.signed_by(&issuer)?.pem()?)
 }
 
+/// The last valid day (`YYYY-MM-DD`, UTC) of a member certificate issued today for `days`.
+pub fn expiry_date(days: u32) -> String {
+    ymd(days_since_epoch_now() + i64::from(days))
+}
+
 /// The CA's parameters; the same every time, so an [`Issuer`] rebuilt from them and the CA key
 /// signs exactly as the CA certificate says.
 fn ca_params() -> CertificateParams {
