@@ -39,6 +39,9 @@ pub struct Cli {
 pub enum Command {
     /// Create a cluster CA and member credentials in DIR.
     Init(InitArgs),
+    /// Issue and revoke member certificates (run where the CA key is).
+    #[command(subcommand)]
+    Cert(CertCommand),
     /// Run the master daemon.
     Master(MasterArgs),
     /// Run a worker daemon.
@@ -101,6 +104,52 @@ pub struct AppKillArgs {
 pub struct InitArgs {
     /// Directory to write the credentials to (created if missing; never overwritten).
     pub dir: PathBuf,
+}
+
+/// `cinder cert ...`.
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Issue a member certificate with a role and a name: writes OUT/ca.pem, OUT/member.pem and
+    /// OUT/member.key (never the CA key) and records it in the CA directory's index.
+    Issue(CertIssueArgs),
+    /// Revoke a member's certificates: adds them to DIR/crl.pem, which masters and workers whose
+    /// --cluster directory holds it refuse (re-read on SIGHUP).
+    Revoke(CertRevokeArgs),
+}
+
+/// `cinder cert issue`.
+#[derive(Debug, Args)]
+pub struct CertIssueArgs {
+    /// The CA directory (written by `cinder init`; holds ca.pem and ca.key).
+    #[arg(long, value_name = "DIR")]
+    pub ca: PathBuf,
+    /// What the member may do: master, worker, driver, monitor or admin.
+    #[arg(long, value_name = "ROLE")]
+    pub role: cinder_actors::transport::Role,
+    /// The member's name (a worker's id; 1-64 characters of A-Z a-z 0-9 . _ -).
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// Directory to write the member's credentials to (created 0700; never overwritten).
+    #[arg(long, value_name = "OUT")]
+    pub out: PathBuf,
+    /// Days the certificate is valid.
+    #[arg(long, value_name = "N", default_value_t = 365)]
+    pub days: u32,
+}
+
+/// `cinder cert revoke`.
+#[derive(Debug, Args)]
+pub struct CertRevokeArgs {
+    /// The CA directory.
+    #[arg(long, value_name = "DIR")]
+    pub ca: PathBuf,
+    /// The member whose certificates are revoked.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// Revoke only the certificate with this serial (hex, from the index), e.g. the old one
+    /// after a rotation.
+    #[arg(long, value_name = "HEX")]
+    pub serial: Option<String>,
 }
 
 /// Options every daemon and client needs to join a cluster.

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cinder::cli::{AppCommand, Cli, Command, InitArgs, LocalArgs, StatusArgs};
+use cinder::cli::{
+    AppCommand, CertCommand, CertIssueArgs, CertRevokeArgs, Cli, Command, InitArgs, LocalArgs,
+    StatusArgs,
+};
 use cinder::runtime::master::MasterClient;
 use cinder::runtime::transport::endpoint::{client_endpoint, resolve};
 use cinder::runtime::transport::{Credentials, TransportSettings};
@@ -24,6 +27,8 @@ macro_rules! say {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => init(&args),
+        Command::Cert(CertCommand::Issue(args)) => cert_issue(&args),
+        Command::Cert(CertCommand::Revoke(args)) => cert_revoke(&args),
         Command::Master(args) => Ok(cinder::daemon::run_master(&args)?),
         Command::Worker(args) => Ok(cinder::daemon::run_worker(&args)?),
         Command::Status(args) => status(&args),
@@ -102,9 +107,44 @@ fn fetch_status(cluster: &std::path::Path, master: &str) -> anyhow::Result<Clust
 
 fn init(args: &InitArgs) -> anyhow::Result<()> {
     Credentials::init(&args.dir)?;
+    cinder::cert::record_init_member(&args.dir)?;
     println!("cluster credentials written to {}", args.dir.display());
-    println!("  ca.pem, member.pem: certificates; ca.key, member.key: private keys (mode 0600)");
-    println!("copy the directory to every host and pass it as --cluster (or CINDER_CLUSTER)");
+    println!("  ca.pem: the cluster CA; ca.key: its private key (keep it here, on no other host)");
+    println!("  member.pem, member.key: an admin member (enough for one host and `cinder local`)");
+    println!(
+        "give every other host its own member: cinder cert issue --ca {} --role worker --name NAME --out DIR",
+        args.dir.display()
+    );
+    Ok(())
+}
+
+fn cert_issue(args: &CertIssueArgs) -> anyhow::Result<()> {
+    let entry = cinder::cert::issue(args)?;
+    println!(
+        "issued {} certificate for {:?} (serial {}, valid until {}) in {}",
+        entry.role,
+        entry.name,
+        entry.serial,
+        entry.not_after,
+        args.out.display()
+    );
+    println!("  ca.pem, member.pem, member.key (no CA key); pass the directory as --cluster");
+    Ok(())
+}
+
+fn cert_revoke(args: &CertRevokeArgs) -> anyhow::Result<()> {
+    let (revoked, crl) = cinder::cert::revoke(args)?;
+    for entry in &revoked {
+        println!(
+            "revoked {} certificate of {:?} (serial {})",
+            entry.role, entry.name, entry.serial
+        );
+    }
+    println!(
+        "revocation list written to {}: copy it into every master's and worker's --cluster \
+         directory and send them SIGHUP",
+        crl.display()
+    );
     Ok(())
 }
 

@@ -385,6 +385,7 @@ impl Inner {
                 rmp_serde::from_slice(&body).map_err(|e| Error::Encoding(e.to_string()))
             }
             MasterResponse::JobFailed(error) => Err(Error::Job(error)),
+            MasterResponse::Error { message } => Err(Error::Master(message)),
             other => Err(Error::Encoding(format!(
                 "unexpected answer to a job: {other:?}"
             ))),
@@ -399,6 +400,7 @@ impl Inner {
         };
         match self.runtime.block_on(self.master.call(&request))? {
             MasterResponse::Ack => Ok(()),
+            MasterResponse::Error { message } => Err(Error::Master(message)),
             other => Err(Error::Encoding(format!("unexpected answer: {other:?}"))),
         }
     }

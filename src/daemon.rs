@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cinder_actors::master::{start_master, MasterConfig};
-use cinder_actors::transport::Credentials;
+use cinder_actors::transport::{Credentials, Role};
 use cinder_actors::worker::{start_worker, SessionEnd, WorkerConfig};
 use clap::Parser;
 use tracing::{error, info};
@@ -83,6 +83,7 @@ fn actix_system() -> actix::SystemRunner {
 /// Runs a master until SIGINT or SIGTERM.
 pub fn run_master(args: &MasterArgs) -> Result<()> {
     watch_parent();
+    cinder_actors::private_fs::private_umask();
     let creds = Credentials::load_shared(&args.cluster.cluster)?;
     let mut config = MasterConfig::new(args.listen);
     config.work_dir = args.work_dir.clone();
@@ -98,7 +99,17 @@ pub fn run_master(args: &MasterArgs) -> Result<()> {
         if let Some(file) = &addr_file {
             write_addr_file(file, &master.addr.to_string())?;
         }
-        shutdown_signal().await;
+        let mut hangups = Hangups::new();
+        loop {
+            tokio::select! {
+                _ = shutdown_signal() => break,
+                _ = hangups.recv() => {
+                    if let Err(e) = master.reload_credentials() {
+                        error!("cannot reload credentials (keeping the current ones): {e}");
+                    }
+                }
+            }
+        }
         info!("master shutting down");
         master.shutdown().await;
         Ok(())
@@ -108,7 +119,9 @@ pub fn run_master(args: &MasterArgs) -> Result<()> {
 /// Runs a worker until SIGINT or SIGTERM (or until a newer incarnation supersedes it).
 pub fn run_worker(args: &WorkerArgs) -> Result<()> {
     watch_parent();
+    cinder_actors::private_fs::private_umask();
     let creds = Credentials::load_shared(&args.cluster.cluster)?;
+    let worker_id = worker_id(args, &creds)?;
     let work_dir = match &args.work_dir {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("cinder-worker-{}", std::process::id())),
@@ -121,10 +134,11 @@ pub fn run_worker(args: &WorkerArgs) -> Result<()> {
         listen: args.listen,
         advertise: args.advertise,
         work_dir,
-        worker_id: args.id.clone(),
+        worker_id,
         cores,
         memory_budget_bytes: args.memory.0,
         transport: Default::default(),
+        limits: Default::default(),
     };
     let addr_file = args.addr_file.clone();
     exit_on_actor_panic();
@@ -134,9 +148,17 @@ pub fn run_worker(args: &WorkerArgs) -> Result<()> {
         if let Some(file) = &addr_file {
             write_addr_file(file, &worker.advertised.to_string())?;
         }
-        let outcome = tokio::select! {
-            _ = shutdown_signal() => None,
-            end = worker.session_ended() => Some(end),
+        let mut hangups = Hangups::new();
+        let outcome = loop {
+            tokio::select! {
+                _ = shutdown_signal() => break None,
+                end = worker.session_ended() => break Some(end),
+                _ = hangups.recv() => {
+                    if let Err(e) = worker.reload_credentials() {
+                        error!("cannot reload credentials (keeping the current ones): {e}");
+                    }
+                }
+            }
         };
         info!("worker shutting down");
         worker.shutdown().await;
@@ -147,6 +169,53 @@ pub fn run_worker(args: &WorkerArgs) -> Result<()> {
             ))),
         }
     })
+}
+
+/// The worker id: `--id`, else the name in a `worker` certificate. A `worker` certificate
+/// cannot run under another id (the master would refuse it), so that is an error at once.
+fn worker_id(args: &WorkerArgs, creds: &Credentials) -> Result<Option<String>> {
+    let identity = creds.identity()?;
+    if identity.role != Role::Worker {
+        return Ok(args.id.clone());
+    }
+    match &args.id {
+        Some(id) if *id != identity.name => Err(Error::Input(format!(
+            "--id {id} does not match this worker certificate, which is for worker {:?} \
+             (issue one with `cinder cert issue --role worker --name {id}`)",
+            identity.name
+        ))),
+        _ => Ok(Some(identity.name)),
+    }
+}
+
+/// SIGHUP, the signal to reload credentials (a no-op stream off Unix).
+struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                signal: signal(SignalKind::hangup()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Resolves at the next SIGHUP (never, when none can arrive).
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = self.signal.as_mut() {
+            signal.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -173,7 +242,7 @@ fn write_addr_file(path: &Path, content: &str) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    std::fs::write(&tmp, content).map_err(io)?;
+    cinder_actors::private_fs::write(&tmp, content.as_bytes()).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
 

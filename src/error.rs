@@ -49,6 +49,10 @@ pub enum Error {
     /// operator killed it): its datasets are gone.
     #[error("{0}")]
     ApplicationGone(String),
+    /// The master answered with an error (e.g. a permission refusal naming role and
+    /// operation).
+    #[error("master: {0}")]
+    Master(String),
     /// A worker id not known to the master.
     #[error("no alive worker with id {0:?}")]
     UnknownWorker(String),

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cert;
 pub mod cli;
 pub mod cli_check;
 pub mod cli_ml;

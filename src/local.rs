@@ -5,7 +5,6 @@
 //! current executable, so every function the user's program registered exists on the workers.
 //! Children watch their launcher and exit when it dies; dropping a [`LocalCluster`] stops them.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -175,7 +174,7 @@ impl LocalCluster {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
-        for sub in ["logs", "work"] {
+        for sub in ["logs", "work", "cluster"] {
             create_dir(&root.join(sub))?;
         }
         let cluster_dir = root.join("cluster");
@@ -225,7 +224,7 @@ impl LocalCluster {
     }
 
     fn daemon_command(&self, kind: &str, log: &Path) -> Result<Command> {
-        let log_file = File::create(log).map_err(|source| Error::Io {
+        let log_file = cinder_actors::private_fs::create_file(log).map_err(|source| Error::Io {
             path: log.to_path_buf(),
             source,
         })?;
@@ -415,10 +414,12 @@ fn reap(slot: &mut Option<Child>) -> Option<String> {
 }
 
 fn create_dir(path: &Path) -> Result<()> {
-    std::fs::create_dir_all(path).map_err(|source| Error::Io {
+    let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    cinder_actors::private_fs::create_dir_all(path).map_err(io)?;
+    cinder_actors::private_fs::restrict_dir(path).map_err(io)
 }
 
 fn spawn(cmd: &mut Command, name: &str) -> Result<Child> {

@@ -7,10 +7,12 @@
 
 #![warn(missing_docs)]
 
+pub mod authz;
 pub mod block_manager;
 pub mod clock;
 pub mod data;
 pub mod master;
+pub mod private_fs;
 pub mod scheduler;
 pub mod transport;
 pub mod wire;

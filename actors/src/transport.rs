@@ -5,10 +5,16 @@
 //! [`crate::wire::HelloReply`] back; only then are further streams served. Each later
 //! bidirectional stream carries exactly one request and its response.
 
+pub mod authority;
+pub mod body;
 pub mod client;
 pub mod credentials;
+pub mod crl;
 pub mod endpoint;
 pub mod error;
+pub mod hello;
+pub mod identity;
+pub mod limits;
 pub mod pool;
 pub mod server;
 
@@ -16,5 +22,7 @@ pub use client::PeerConn;
 pub use credentials::{CredentialError, Credentials};
 pub use endpoint::{bind_endpoint, client_endpoint, TransportSettings};
 pub use error::TransportError;
+pub use identity::{Identity, Role};
+pub use limits::{Gate, Limits};
 pub use pool::PeerPool;
-pub use server::{serve, PeerInfo, Service, StreamIo};
+pub use server::{serve, serve_with, PeerInfo, Service, StreamIo};

@@ -59,7 +59,7 @@ pub fn save(
         name.to_string_lossy(),
         std::process::id()
     ));
-    std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e))?;
+    cinder_actors::private_fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e))?;
     let result = (|| {
         let params = serde_json::to_value(params).map_err(|e| err(dir, e))?;
         if let Some((i, _)) = rows
@@ -88,7 +88,8 @@ pub fn save(
         writer.write(&batch).map_err(|e| err(dir, e))?;
         writer.finish().map_err(|e| err(dir, e))?;
         drop(writer);
-        std::fs::write(tmp.join("data.arrow"), &data).map_err(|e| err(&tmp, e))?;
+        cinder_actors::private_fs::write(&tmp.join("data.arrow"), &data)
+            .map_err(|e| err(&tmp, e))?;
         let metadata = Metadata {
             algorithm: algorithm.to_string(),
             format_version: FORMAT_VERSION,
@@ -98,7 +99,8 @@ pub fn save(
             data_crc32: Some(crc32fast::hash(&data)),
         };
         let json = serde_json::to_string_pretty(&metadata).map_err(|e| err(dir, e))?;
-        std::fs::write(tmp.join("metadata.json"), json).map_err(|e| err(&tmp, e))?;
+        cinder_actors::private_fs::write(&tmp.join("metadata.json"), json.as_bytes())
+            .map_err(|e| err(&tmp, e))?;
         std::fs::rename(&tmp, dir).map_err(|e| err(dir, e))
     })();
     if result.is_err() {

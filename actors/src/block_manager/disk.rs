@@ -70,7 +70,7 @@ impl DiskStore {
         if dir.exists() {
             std::fs::remove_dir_all(dir).map_err(io)?;
         }
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::private_fs::create_dir_all(dir).map_err(io)?;
         let sled_err = |source| DiskError::Sled {
             path: dir.to_path_buf(),
             source,

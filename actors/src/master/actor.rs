@@ -328,6 +328,7 @@ impl Master {
             jobs: self.history.jobs(now, &self.scheduler.progress()),
             events: self.history.events(),
             applications: self.applications(),
+            limits: None,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use crate::transport::{endpoint::resolve, PeerConn, TransportError};
+use crate::transport::{endpoint::resolve, PeerConn, Role, TransportError};
 use crate::wire::{BlockId, ClusterStatus, MasterRequest, MasterResponse, PeerRole};
 
 /// A connection to the master with one method per request.
@@ -23,16 +23,28 @@ impl MasterClient {
         Self::connect_addr(endpoint, addr, role, name).await
     }
 
-    /// Connects to a resolved address.
+    /// Connects to a resolved address. The peer must present a `master` (or `admin`)
+    /// certificate: anything else is refused as the master.
     pub async fn connect_addr(
         endpoint: &quinn::Endpoint,
         addr: SocketAddr,
         role: PeerRole,
         name: &str,
     ) -> Result<Self, TransportError> {
-        Ok(Self {
-            conn: PeerConn::connect(endpoint, addr, role, name).await?,
-        })
+        let conn = PeerConn::connect(endpoint, addr, role, name).await?;
+        let refuse = |reason: String| {
+            conn.close("not a master certificate");
+            Err(TransportError::Refused { addr, reason })
+        };
+        match conn.identity() {
+            Ok(id) if matches!(id.role, Role::Master | Role::Admin) => Ok(Self { conn }),
+            Ok(id) => refuse(format!(
+                "it presents a {} certificate (member {:?}); only a master or admin certificate \
+                 is accepted as the master",
+                id.role, id.name
+            )),
+            Err(e) => refuse(format!("its certificate states no identity: {e}")),
+        }
     }
 
     /// The underlying connection.

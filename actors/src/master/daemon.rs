@@ -10,8 +10,10 @@ use actix::{Actor, Addr};
 use super::actor::Master;
 use super::service::MasterService;
 use crate::clock::SystemClock;
+use crate::transport::crl::{self, ReloadError};
 use crate::transport::{
-    bind_endpoint, serve, Credentials, PeerPool, TransportError, TransportSettings,
+    bind_endpoint, serve_with, Credentials, Gate, Limits, PeerPool, TransportError,
+    TransportSettings,
 };
 use crate::wire::PeerRole;
 
@@ -32,6 +34,8 @@ pub struct MasterConfig {
     pub no_worker_timeout: Duration,
     /// QUIC tuning.
     pub transport: TransportSettings,
+    /// Limits on what peers may cost.
+    pub limits: Limits,
 }
 
 impl MasterConfig {
@@ -45,6 +49,7 @@ impl MasterConfig {
             app_timeout: super::actor::DEFAULT_APP_TIMEOUT,
             no_worker_timeout: super::actor::DEFAULT_NO_WORKER_TIMEOUT,
             transport: TransportSettings::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -56,9 +61,18 @@ pub struct RunningMaster {
     /// The actor.
     pub actor: Addr<Master>,
     endpoint: quinn::Endpoint,
+    gate: Arc<Gate>,
+    creds_dir: PathBuf,
+    transport: TransportSettings,
 }
 
 impl RunningMaster {
+    /// Re-reads the credentials directory (SIGHUP): a new `crl.pem` or member certificate
+    /// applies to new connections, and connections of members now refused are closed.
+    pub fn reload_credentials(&self) -> Result<usize, ReloadError> {
+        crl::reload(&self.endpoint, &self.creds_dir, &self.transport, &self.gate)
+    }
+
     /// Closes every connection and waits briefly for the closes to reach peers.
     pub async fn shutdown(self) {
         self.endpoint.close(0u32.into(), b"master shutting down");
@@ -72,7 +86,7 @@ pub async fn start_master(
     creds: Arc<Credentials>,
 ) -> Result<RunningMaster, TransportError> {
     if let Some(dir) = &config.work_dir {
-        std::fs::create_dir_all(dir).map_err(|source| TransportError::Bind {
+        crate::private_fs::create_dir_all(dir).map_err(|source| TransportError::Bind {
             addr: config.listen,
             source,
         })?;
@@ -94,13 +108,19 @@ pub async fn start_master(
     )
     .with_timeouts(config.app_timeout, config.no_worker_timeout)
     .start();
-    tokio::spawn(serve(
+    let gate = Arc::new(Gate::new(config.limits.clone()));
+    let service = MasterService::new(actor.clone(), config.limits.clone());
+    tokio::spawn(serve_with(
         endpoint.clone(),
-        Arc::new(MasterService::new(actor.clone())),
+        Arc::new(service),
+        gate.clone(),
     ));
     Ok(RunningMaster {
         addr,
         actor,
         endpoint,
+        gate,
+        creds_dir: creds.dir.clone(),
+        transport: config.transport,
     })
 }

@@ -3,20 +3,22 @@
 use actix::Addr;
 
 use super::actor::{Master, MasterMsg};
+use crate::authz;
 use crate::scheduler::JobOutcome;
-use crate::transport::{PeerInfo, Service, StreamIo};
+use crate::transport::{Limits, PeerInfo, Service, StreamIo};
 use crate::wire::{FrameError, JobSpec, MasterRequest, MasterResponse};
 use tokio::sync::oneshot;
 
 /// Serves master requests by forwarding them to the [`Master`] actor.
 pub struct MasterService {
     actor: Addr<Master>,
+    limits: Limits,
 }
 
 impl MasterService {
-    /// A service in front of `actor`.
-    pub fn new(actor: Addr<Master>) -> Self {
-        Self { actor }
+    /// A service in front of `actor`, reporting `limits` in status answers.
+    pub fn new(actor: Addr<Master>, limits: Limits) -> Self {
+        Self { actor, limits }
     }
 }
 
@@ -63,6 +65,11 @@ impl Service for MasterService {
         request: MasterRequest,
         io: &mut StreamIo,
     ) -> Result<(), FrameError> {
+        if let Err(denied) = authz::authorize(&peer.identity, &authz::master_operation(&request)) {
+            tracing::warn!(peer = %peer.remote, "refused: {denied}");
+            let message = denied.to_string();
+            return io.respond(&MasterResponse::Error { message }).await;
+        }
         if let MasterRequest::RunJob(spec) = request {
             return self.run_job(spec, io).await;
         }
@@ -70,13 +77,16 @@ impl Service for MasterService {
             peer: peer.clone(),
             request,
         };
-        let response = self
+        let mut response = self
             .actor
             .send(msg)
             .await
             .unwrap_or_else(|e| MasterResponse::Error {
                 message: format!("master actor unavailable: {e}"),
             });
+        if let MasterResponse::Status(status) = &mut response {
+            status.limits = Some(self.limits.clone());
+        }
         io.respond(&response).await
     }
 

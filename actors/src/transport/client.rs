@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::credentials::SERVER_NAME;
@@ -111,6 +111,11 @@ impl PeerConn {
             }),
             HelloReply::Refused { reason } => Err(TransportError::Refused { addr, reason }),
         }
+    }
+
+    /// The identity (role and name) in the peer's certificate.
+    pub fn identity(&self) -> Result<super::Identity, super::identity::IdentityError> {
+        super::Identity::of_connection(&self.conn)
     }
 
     /// The peer's address.
@@ -273,34 +278,14 @@ impl PeerConn {
     }
 }
 
-/// Reads exactly `len` raw body bytes that follow a frame.
+/// Reads exactly `len` raw body bytes that follow a frame. The buffer grows with the bytes
+/// that arrived; a body with no progress for [`REQUEST_TIMEOUT`] fails.
 pub async fn read_body(
     recv: &mut quinn::RecvStream,
     len: u64,
 ) -> Result<Bytes, crate::wire::FrameError> {
-    use crate::wire::FrameError;
-    if len > crate::wire::MAX_BODY_BYTES {
-        return Err(FrameError::TooLarge {
-            len: usize::try_from(len).unwrap_or(usize::MAX),
-            max: crate::wire::MAX_BODY_BYTES as usize,
-        });
-    }
-    let len = len as usize;
-    let mut buf = BytesMut::with_capacity(len);
-    while buf.len() < len {
-        let want = len - buf.len();
-        match recv.read_chunk(want, true).await {
-            Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
-            Ok(None) => {
-                return Err(FrameError::Truncated {
-                    got: buf.len(),
-                    expected: len,
-                })
-            }
-            Err(e) => return Err(FrameError::Io(std::io::Error::other(e))),
-        }
-    }
-    Ok(buf.freeze())
+    let (body, _lease) = super::body::read_body_bounded(recv, len, None, REQUEST_TIMEOUT).await?;
+    Ok(body)
 }
 
 /// Maps a frame error on a stream to a transport error, preferring the connection's close

@@ -1,24 +1,25 @@
 //! Cluster credentials: a cluster CA and a member certificate signed by it, created by
-//! `cinder init` and loaded by every daemon and client.
+//! `cinder init` (or `cinder cert issue`) and loaded by every daemon and client.
 //!
-//! Layout of a cluster directory:
+//! Layout of a cluster directory (every file mode 0600, the directory 0700):
 //!
-//! | file         | content                                                   |
-//! |--------------|-----------------------------------------------------------|
-//! | `ca.pem`     | the cluster CA certificate (trust root for every peer)    |
-//! | `ca.key`     | the CA private key (mode 0600; needed only to add members)|
-//! | `member.pem` | the member certificate, signed by the CA                  |
-//! | `member.key` | the member private key (mode 0600)                        |
+//! | file         | content                                                              |
+//! |--------------|----------------------------------------------------------------------|
+//! | `ca.pem`     | the cluster CA certificate (trust root for every peer)               |
+//! | `ca.key`     | the CA private key: only in the administrator's CA directory         |
+//! | `member.pem` | this member's certificate (role and name inside), signed by the CA   |
+//! | `member.key` | this member's private key                                            |
+//! | `crl.pem`    | optional: revoked certificates, refused by daemons (`cinder cert revoke`) |
+//! | `issued.json`| CA directory only: the index of issued certificates                  |
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+
+use super::authority;
+use super::identity::{Identity, Role};
 
 /// The TLS server name every member certificate carries and every client asks for. Peers are
 /// identified by the cluster CA, not by host names, so clusters work on any addresses.
@@ -32,6 +33,10 @@ pub const CA_KEY_FILE: &str = "ca.key";
 pub const MEMBER_CERT_FILE: &str = "member.pem";
 /// File name of the member key inside a cluster directory.
 pub const MEMBER_KEY_FILE: &str = "member.key";
+/// File name of the revocation list inside a cluster directory.
+pub const CRL_FILE: &str = "crl.pem";
+/// Name of the member `cinder init` creates.
+pub const INIT_MEMBER_NAME: &str = "admin";
 
 /// Why credentials could not be created or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -77,13 +82,15 @@ pub struct Credentials {
     pub chain: Vec<CertificateDer<'static>>,
     /// This member's private key.
     pub key: PrivateKeyDer<'static>,
+    /// Revocation lists (`crl.pem`, if present): certificates this member refuses.
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
 }
 
 impl Credentials {
-    /// Creates a new cluster CA and a member certificate in `dir` (created if missing).
+    /// Creates a new cluster CA and an `admin` member certificate in `dir` (created if missing).
     /// Refuses to overwrite existing credentials.
     pub fn init(dir: &Path) -> Result<Self, CredentialError> {
-        std::fs::create_dir_all(dir).map_err(|source| CredentialError::Io {
+        crate::private_fs::create_dir_all(dir).map_err(|source| CredentialError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -93,15 +100,17 @@ impl Credentials {
                 return Err(CredentialError::AlreadyExists { path });
             }
         }
-        let generated = generate()?;
-        write_file(&dir.join(CA_KEY_FILE), &generated.ca_key_pem, true)?;
-        write_file(&dir.join(MEMBER_KEY_FILE), &generated.member_key_pem, true)?;
-        write_file(&dir.join(CA_CERT_FILE), &generated.ca_cert_pem, false)?;
-        write_file(
-            &dir.join(MEMBER_CERT_FILE),
-            &generated.member_cert_pem,
-            false,
+        let ca = authority::new_ca()?;
+        let member = authority::issue_member(
+            &ca.key_pem,
+            Role::Admin,
+            INIT_MEMBER_NAME,
+            authority::DEFAULT_MEMBER_DAYS,
         )?;
+        write_file(&dir.join(CA_KEY_FILE), &ca.key_pem)?;
+        write_file(&dir.join(MEMBER_KEY_FILE), &member.key_pem)?;
+        write_file(&dir.join(CA_CERT_FILE), &ca.cert_pem)?;
+        write_file(&dir.join(MEMBER_CERT_FILE), &member.cert_pem)?;
         Self::load(dir)
     }
 
@@ -116,11 +125,21 @@ impl Credentials {
             path: key_path.clone(),
             what: format!("no private key found ({e})"),
         })?;
+        let crls = load_crls(&dir.join(CRL_FILE))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             ca,
             chain,
             key,
+            crls,
+        })
+    }
+
+    /// This member's identity (role and name) from its certificate.
+    pub fn identity(&self) -> Result<Identity, CredentialError> {
+        Identity::from_der(&self.chain[0]).map_err(|e| CredentialError::Pem {
+            path: self.dir.join(MEMBER_CERT_FILE),
+            what: e.to_string(),
         })
     }
 
@@ -128,51 +147,6 @@ impl Credentials {
     pub fn load_shared(dir: &Path) -> Result<Arc<Self>, CredentialError> {
         Self::load(dir).map(Arc::new)
     }
-}
-
-struct Generated {
-    ca_cert_pem: String,
-    ca_key_pem: String,
-    member_cert_pem: String,
-    member_key_pem: String,
-}
-
-fn generate() -> Result<Generated, CredentialError> {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    let mut ca_name = DistinguishedName::new();
-    ca_name.push(DnType::CommonName, "cinder cluster CA");
-    ca_params.distinguished_name = ca_name;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate()?;
-    let ca_key_pem = ca_key.serialize_pem();
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
-
-    let mut member_params =
-        CertificateParams::new(vec![SERVER_NAME.to_string(), "localhost".to_string()])?;
-    let mut member_name = DistinguishedName::new();
-    member_name.push(DnType::CommonName, "cinder member");
-    member_params.distinguished_name = member_name;
-    member_params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    member_params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    let member_key = KeyPair::generate()?;
-    let member_cert = member_params.signed_by(&member_key, &ca)?;
-    Ok(Generated {
-        ca_cert_pem: ca.pem(),
-        ca_key_pem,
-        member_cert_pem: member_cert.pem(),
-        member_key_pem: member_key.serialize_pem(),
-    })
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CredentialError> {
@@ -199,22 +173,28 @@ fn read_file(path: &Path) -> Result<Vec<u8>, CredentialError> {
     })
 }
 
-fn write_file(path: &Path, content: &str, secret: bool) -> Result<(), CredentialError> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+/// Loads the revocation lists of `path`; none when the file does not exist.
+fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, CredentialError> {
+    if !path.exists() {
+        return Ok(Vec::new());
     }
-    #[cfg(not(unix))]
-    let _ = secret;
+    let pem = read_file(path)?;
+    CertificateRevocationListDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CredentialError::Pem {
+            path: path.to_path_buf(),
+            what: format!("malformed revocation list ({e})"),
+        })
+}
+
+/// Writes a new credentials file, private (0600) whether it holds a key or a certificate.
+pub(crate) fn write_file(path: &Path, content: &str) -> Result<(), CredentialError> {
+    use std::io::Write;
     let io_err = |source| CredentialError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = options.open(path).map_err(io_err)?;
+    let mut file = crate::private_fs::create_new_file(path).map_err(io_err)?;
     file.write_all(content.as_bytes()).map_err(io_err)?;
     file.sync_all().map_err(io_err)
 }

@@ -24,6 +24,10 @@ pub struct TransportSettings {
     pub stream_window_bytes: u32,
     /// Whole-connection receive window.
     pub connection_window_bytes: u32,
+    /// Streams a peer may have open at once on one connection (QUIC flow control).
+    pub max_streams_per_connection: u32,
+    /// Handshakes quinn buffers before the accept loop decides on them.
+    pub max_incoming: u32,
 }
 
 impl Default for TransportSettings {
@@ -33,6 +37,8 @@ impl Default for TransportSettings {
             keep_alive: Duration::from_secs(1),
             stream_window_bytes: 16 * 1024 * 1024,
             connection_window_bytes: 64 * 1024 * 1024,
+            max_streams_per_connection: super::Limits::default().max_streams_per_connection,
+            max_incoming: super::Limits::default().max_pending_handshakes,
         }
     }
 }
@@ -47,7 +53,7 @@ impl TransportSettings {
             .stream_receive_window(self.stream_window_bytes.into())
             .receive_window(self.connection_window_bytes.into())
             .send_window(u64::from(self.connection_window_bytes))
-            .max_concurrent_bidi_streams(1024u32.into())
+            .max_concurrent_bidi_streams(self.max_streams_per_connection.into())
             .max_concurrent_uni_streams(0u32.into());
         Ok(Arc::new(t))
     }
@@ -65,15 +71,27 @@ fn roots(creds: &Credentials) -> Result<Arc<RootCertStore>, TransportError> {
     Ok(Arc::new(roots))
 }
 
-/// The server half: presents our member certificate, demands one signed by the cluster CA.
+/// The check applied to every connecting peer's certificate: signed by the cluster CA, within
+/// its validity, and not in the revocation list of the credentials (if any).
+pub fn client_verifier(
+    creds: &Credentials,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TransportError> {
+    WebPkiClientVerifier::builder_with_provider(roots(creds)?, provider())
+        .with_crls(creds.crls.iter().cloned())
+        .only_check_end_entity_revocation()
+        .allow_unknown_revocation_status()
+        .build()
+        .map_err(|e| TransportError::Tls(e.to_string()))
+}
+
+/// The server half: presents our member certificate, demands one signed by the cluster CA and
+/// not revoked.
 pub fn server_config(
     creds: &Credentials,
     settings: &TransportSettings,
 ) -> Result<quinn::ServerConfig, TransportError> {
     let tls = |e: rustls::Error| TransportError::Tls(e.to_string());
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots(creds)?, provider())
-        .build()
-        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let verifier = client_verifier(creds)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls)?
@@ -84,20 +102,32 @@ pub fn server_config(
     let quic =
         QuicServerConfig::try_from(config).map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    server.transport_config(settings.quinn()?);
+    server
+        .transport_config(settings.quinn()?)
+        .max_incoming(settings.max_incoming.max(1) as usize)
+        .incoming_buffer_size(64 * 1024)
+        .incoming_buffer_size_total(8 * 1024 * 1024);
     Ok(server)
 }
 
-/// The client half: trusts only the cluster CA, presents our member certificate.
+/// The client half: trusts only the cluster CA (minus revoked certificates), presents our
+/// member certificate.
 pub fn client_config(
     creds: &Credentials,
     settings: &TransportSettings,
 ) -> Result<quinn::ClientConfig, TransportError> {
     let tls = |e: rustls::Error| TransportError::Tls(e.to_string());
+    let server_verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(roots(creds)?, provider())
+            .with_crls(creds.crls.iter().cloned())
+            .only_check_end_entity_revocation()
+            .allow_unknown_revocation_status()
+            .build()
+            .map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls)?
-        .with_root_certificates(roots(creds)?)
+        .with_webpki_verifier(server_verifier)
         .with_client_auth_cert(creds.chain.clone(), creds.key.clone_key())
         .map_err(tls)?;
     config.alpn_protocols = vec![ALPN.to_vec()];

@@ -348,6 +348,9 @@ pub struct ClusterStatus {
     /// first, a bounded history).
     #[serde(default)]
     pub applications: Vec<ApplicationStatus>,
+    /// The limits the master enforces on its peers (absent from masters that predate them).
+    #[serde(default)]
+    pub limits: Option<crate::transport::Limits>,
 }
 
 /// Where a job is in its life.

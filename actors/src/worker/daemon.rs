@@ -15,8 +15,10 @@ use super::actor::Worker;
 use super::service::WorkerService;
 use super::session::{Session, SessionEnd};
 use crate::block_manager::{BlockError, BlockManager, BlockManagerHandle, BlockStore, MasterLink};
+use crate::transport::crl::{self, ReloadError};
 use crate::transport::{
-    bind_endpoint, serve, Credentials, PeerPool, TransportError, TransportSettings,
+    bind_endpoint, serve_with, Credentials, Gate, Limits, PeerPool, TransportError,
+    TransportSettings,
 };
 use crate::wire::PeerRole;
 
@@ -39,6 +41,8 @@ pub struct WorkerConfig {
     pub memory_budget_bytes: u64,
     /// QUIC tuning.
     pub transport: TransportSettings,
+    /// Limits on what peers may cost.
+    pub limits: Limits,
 }
 
 /// A started worker.
@@ -55,9 +59,18 @@ pub struct RunningWorker {
     pub block_manager: BlockManagerHandle,
     endpoint: quinn::Endpoint,
     session: JoinHandle<SessionEnd>,
+    gate: Arc<Gate>,
+    creds_dir: PathBuf,
+    transport: TransportSettings,
 }
 
 impl RunningWorker {
+    /// Re-reads the credentials directory (SIGHUP): a new `crl.pem` or member certificate
+    /// applies to new connections, and connections of members now refused are closed.
+    pub fn reload_credentials(&self) -> Result<usize, ReloadError> {
+        crl::reload(&self.endpoint, &self.creds_dir, &self.transport, &self.gate)
+    }
+
     /// Waits until the session with the master ends for good (superseded).
     pub async fn session_ended(&mut self) -> SessionEnd {
         match (&mut self.session).await {
@@ -116,9 +129,11 @@ pub async fn start_worker(
     config: WorkerConfig,
     creds: Arc<Credentials>,
 ) -> Result<RunningWorker, WorkerStartError> {
-    std::fs::create_dir_all(&config.work_dir).map_err(|source| WorkerStartError::WorkDir {
-        path: config.work_dir.clone(),
-        source,
+    crate::private_fs::create_dir_all(&config.work_dir).map_err(|source| {
+        WorkerStartError::WorkDir {
+            path: config.work_dir.clone(),
+            source,
+        }
     })?;
     let store = BlockStore::open(config.memory_budget_bytes, &config.work_dir.join("spill"))?;
     let worker_id = config
@@ -146,7 +161,12 @@ pub async fn start_worker(
     );
     let actor = Worker::new(worker_id.clone()).start();
     let service = WorkerService::new(worker_id.clone(), actor.clone(), block_manager.clone());
-    tokio::spawn(serve(endpoint.clone(), Arc::new(service)));
+    let gate = Arc::new(Gate::new(config.limits.clone()));
+    tokio::spawn(serve_with(
+        endpoint.clone(),
+        Arc::new(service),
+        gate.clone(),
+    ));
     let session = Session {
         master: config.master.clone(),
         endpoint: endpoint.clone(),
@@ -167,5 +187,8 @@ pub async fn start_worker(
         block_manager,
         endpoint,
         session,
+        gate,
+        creds_dir: creds.dir.clone(),
+        transport: config.transport,
     })
 }

@@ -3,11 +3,11 @@
 use actix::Addr;
 
 use super::actor::{Worker, WorkerMsg};
+use crate::authz;
 use crate::block_manager::{BlockError, BlockManagerHandle};
 use crate::data::exec::Executor;
 use crate::data::plan::block_app;
-use crate::transport::client::read_body;
-use crate::transport::{PeerInfo, Service, StreamIo};
+use crate::transport::{PeerInfo, Role, Service, StreamIo};
 use crate::wire::{
     FrameError, RequestKind, TaskSpec, WorkerRequest, WorkerResponse, MAX_BODY_BYTES,
 };
@@ -78,7 +78,17 @@ impl WorkerService {
 /// write or drop only its own application's blocks, and may not run tasks or drop
 /// applications.
 fn refusal(peer: &PeerInfo, request: &WorkerRequest) -> Option<String> {
-    let app = peer.application.as_deref()?;
+    let app = match peer.application.as_deref() {
+        Some(app) => app,
+        None if peer.identity.role == Role::Driver && !matches!(request, WorkerRequest::Ping) => {
+            return Some(format!(
+                "driver {:?} names no application: a driver may touch only its own \
+                 application's blocks",
+                peer.identity.name
+            ));
+        }
+        None => return None,
+    };
     let block = match request {
         WorkerRequest::Ping => return None,
         WorkerRequest::PutBlock { block_id, .. }
@@ -124,6 +134,10 @@ impl Service for WorkerService {
         request: WorkerRequest,
         io: &mut StreamIo,
     ) -> Result<(), FrameError> {
+        if let Err(denied) = authz::authorize(&peer.identity, &authz::worker_operation(&request)) {
+            tracing::warn!(peer = %peer.remote, "refused: {denied}");
+            return io.respond(&error(denied)).await;
+        }
         if let Some(message) = refusal(peer, &request) {
             warn!(peer = %peer.remote, name = %peer.name, "refused: {message}");
             return io.respond(&WorkerResponse::Error { message }).await;
@@ -158,11 +172,12 @@ impl Service for WorkerService {
                         format!("block of {len} bytes exceeds the limit of {MAX_BODY_BYTES}");
                     return io.respond(&WorkerResponse::Error { message }).await;
                 }
-                let bytes = read_body(&mut io.recv, len).await?;
+                let (bytes, lease) = io.read_body(len).await?;
                 let response = match self.blocks.put_level(block_id, bytes, level).await {
                     Ok(len) => WorkerResponse::Stored { len },
                     Err(e) => error(e),
                 };
+                drop(lease);
                 io.respond(&response).await
             }
             WorkerRequest::GetBlock { block_id } => match self.blocks.get_local(&block_id).await {

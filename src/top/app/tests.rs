@@ -41,6 +41,7 @@ fn status(workers: Vec<WorkerStatus>, events: usize) -> ClusterStatus {
             })
             .collect(),
         applications: vec![],
+        limits: None,
     }
 }
 

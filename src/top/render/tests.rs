@@ -87,6 +87,7 @@ fn status() -> ClusterStatus {
             blocks: 0,
             memory_bytes: 0,
         }],
+        limits: None,
     }
 }
 
