@@ -127,7 +127,9 @@ pub fn worker_operation(request: &WorkerRequest) -> Operation {
         WorkerRequest::RemoveBlock { block_id } => touch(block_id, "remove"),
         WorkerRequest::RunTask(_) => Operation::RunTask,
         WorkerRequest::DropApplication { .. } => Operation::DropApplication,
-        WorkerRequest::CorruptBlock { .. } => Operation::FaultInjection,
+        WorkerRequest::CorruptBlock { .. } | WorkerRequest::InjectPanic => {
+            Operation::FaultInjection
+        }
     }
 }
 

@@ -157,6 +157,12 @@ impl Master {
 
     fn on_request(&mut self, peer: &PeerInfo, request: MasterRequest) -> MasterResponse {
         let now = self.clock.now_ms();
+        if let Some(app) = owned_app(&request) {
+            if let Some(message) = self.not_owner(peer, app) {
+                warn!(peer = %peer.remote, "refused: {message}");
+                return MasterResponse::Error { message };
+            }
+        }
         match request {
             MasterRequest::RegisterApplication { name } => self.register_app(now, peer, &name),
             MasterRequest::RenewLease { app } => match self.apps.renew(now, &app) {
@@ -332,6 +338,19 @@ impl Master {
         }
     }
 
+    /// Why `peer` may not act for `app`: only the member that registered an application (or
+    /// an admin) renews, ends or unpersists it.
+    fn not_owner(&self, peer: &PeerInfo, app: &str) -> Option<String> {
+        let owner = self.apps.owner(app)?;
+        if peer.identity.role == crate::transport::Role::Admin || owner == peer.identity.name {
+            return None;
+        }
+        Some(format!(
+            "application {app} belongs to member {owner:?}, not {:?}",
+            peer.identity.name
+        ))
+    }
+
     /// Applications with their live figures.
     fn applications(&self) -> Vec<crate::wire::ApplicationStatus> {
         let blocks = self.membership.blocks_by_app();
@@ -343,7 +362,9 @@ impl Master {
 
     fn register_app(&mut self, now: u64, peer: &PeerInfo, name: &str) -> MasterResponse {
         let name: String = name.chars().take(200).collect();
-        let app = self.apps.register(now, self.start_unix_ms + now, &name);
+        let app = self
+            .apps
+            .register_for(now, self.start_unix_ms + now, &name, &peer.identity.name);
         info!(%app, %name, peer = %peer.remote, "application registered");
         let message = format!("application {app} ({name}) started from {}", peer.remote);
         self.history
@@ -658,6 +679,16 @@ impl Placement for ClusterPlacement<'_> {
             .filter(|id| *id != worker)
             .filter_map(|id| self.membership.address_of(id).map(|a| (id.clone(), a)))
             .collect()
+    }
+}
+
+/// The application a driver request acts on (its own, which must be checked).
+fn owned_app(request: &MasterRequest) -> Option<&str> {
+    match request {
+        MasterRequest::RenewLease { app }
+        | MasterRequest::EndApplication { app, .. }
+        | MasterRequest::Unpersist { app, .. } => Some(app),
+        _ => None,
     }
 }
 

@@ -15,6 +15,8 @@ pub const MAX_ENDED_APPLICATIONS: usize = 100;
 #[derive(Debug, Clone)]
 struct Running {
     name: String,
+    /// The certificate name of the member that registered it.
+    owner: String,
     started_unix_ms: u64,
     /// Master clock (ms) of the last registration or renewal.
     renewed_ms: u64,
@@ -48,6 +50,20 @@ impl Applications {
         self.lease_timeout_ms
     }
 
+    /// Registers a new application for the member `owner`; returns its id.
+    pub fn register_for(&mut self, now_ms: u64, unix_ms: u64, name: &str, owner: &str) -> String {
+        let id = self.register(now_ms, unix_ms, name);
+        if let Some(entry) = self.running.get_mut(&id) {
+            entry.owner = owner.to_string();
+        }
+        id
+    }
+
+    /// The member that registered a running application.
+    pub fn owner(&self, app: &str) -> Option<&str> {
+        self.running.get(app).map(|e| e.owner.as_str())
+    }
+
     /// Registers a new application; returns its id.
     pub fn register(&mut self, now_ms: u64, unix_ms: u64, name: &str) -> String {
         let id = format!("{}-{:04}", self.id_prefix, self.next_seq);
@@ -56,6 +72,7 @@ impl Applications {
             id.clone(),
             Running {
                 name: name.to_string(),
+                owner: String::new(),
                 started_unix_ms: unix_ms,
                 renewed_ms: now_ms,
             },

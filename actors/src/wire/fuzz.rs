@@ -48,6 +48,7 @@ fn seeds() -> Vec<Vec<u8>> {
         })
         .unwrap(),
         frame::encode(&Hello {
+            application: None,
             protocol_version: PROTOCOL_VERSION,
             role: PeerRole::Client,
             name: "c".into(),
@@ -124,7 +125,12 @@ proptest! {
         tail in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
         let rt = runtime();
-        let hello = Hello { protocol_version: PROTOCOL_VERSION, role: PeerRole::Worker, name };
+        let hello = Hello {
+            protocol_version: PROTOCOL_VERSION,
+            role: PeerRole::Worker,
+            name,
+            application: None,
+        };
         let payload = frame::encode(&hello).unwrap();
         let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
         bytes.extend_from_slice(&payload);
