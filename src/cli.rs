@@ -56,6 +56,8 @@ pub enum Command {
     Train(crate::cli_ml::TrainArgs),
     /// Predict with a saved model.
     Predict(crate::cli_ml::PredictArgs),
+    /// Top-k items for users from a saved ALS model.
+    Recommend(crate::cli_ml::RecommendArgs),
     /// Evaluate a saved model on data (Spark's evaluator metrics).
     Evaluate(crate::cli_ml::EvaluateArgs),
     /// List or kill applications (one per driver).

@@ -183,6 +183,10 @@ pub struct PredictArgs {
     /// without it, print `row,prediction` lines.
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// ALS: what to do with users or items the model never saw (`nan` keeps the row with a
+    /// NaN prediction, `drop` leaves it out) [default: the model's].
+    #[arg(long, value_parser = ["nan", "drop"])]
+    pub cold_start_strategy: Option<String>,
 }
 
 /// `cinder evaluate --model DIR --data PATH [--json]`.
@@ -200,4 +204,26 @@ pub struct EvaluateArgs {
     /// Print exactly one JSON object: `{"algorithm", "metrics"}`.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `cinder recommend --model DIR --users all|ID,ID,... --k K [--out PATH]`.
+#[derive(Debug, Clone, Args)]
+pub struct RecommendArgs {
+    /// An ALS model directory written by `cinder train als --out`.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// `all` (Spark's recommendForAllUsers) or comma-separated user ids
+    /// (recommendForUserSubset).
+    #[arg(long, default_value = "all", value_name = "all|ID,ID,...")]
+    pub users: String,
+    /// Items per user.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub k: u32,
+    #[command(flatten)]
+    /// Cluster.
+    pub placement: Placement,
+    /// Write `user,item,rating` rows here (a directory; Parquet, or CSV when the name ends in
+    /// .csv); without it, print them as CSV lines.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
 }

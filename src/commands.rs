@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => crate::train::train(&args),
         Command::Predict(args) => crate::train::predict(&args),
         Command::Evaluate(args) => crate::evaluate::evaluate(&args),
+        Command::Recommend(args) => crate::train::recommend(&args),
         Command::App(AppCommand::List(args)) => {
             let status = fetch_status(&args.cluster.cluster, &args.master)?;
             if args.json {

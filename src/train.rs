@@ -691,7 +691,11 @@ fn predict_in(
         };
         let (ratings, columns) = load_ratings(cx, &input)?;
         let mut predicted = model.transform(&ratings)?;
-        if model.params.cold_start_strategy == ColdStartStrategy::Drop {
+        let drop_unknown = match args.cold_start_strategy.as_deref() {
+            Some(strategy) => strategy == "drop",
+            None => model.params.cold_start_strategy == ColdStartStrategy::Drop,
+        };
+        if drop_unknown {
             predicted = predicted.filter("ml.not_nan", "prediction")?;
         }
         let present: Vec<String> = predicted
@@ -736,6 +740,74 @@ fn predict_in(
 }
 
 /// Writes predictions to `out` (CSV when it ends in `.csv`, else Parquet), or prints them.
+/// `cinder recommend`: the model's top-k items for all its users or the ones listed.
+pub fn recommend(args: &cinder::cli_ml::RecommendArgs) -> anyhow::Result<()> {
+    let model = AlsModel::load(&args.model)?;
+    let users: Vec<i64> = if args.users == "all" {
+        model.user_factors.keys().copied().collect()
+    } else {
+        args.users
+            .split(',')
+            .map(|id| {
+                id.trim()
+                    .parse::<i64>()
+                    .with_context(|| format!("--users: {id:?} is not a user id (an integer)"))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    if let Some(out) = &args.out {
+        cinder::cli_check::check_out(out).map_err(anyhow::Error::msg)?;
+    }
+    let name = "cinder recommend";
+    as_application(&args.placement, name, |cx| {
+        let chunk = users.len().div_ceil(4).max(1);
+        let batches = users
+            .chunks(chunk)
+            .map(|ids| {
+                let ids = arrow_array::Int64Array::from(ids.to_vec());
+                arrow_array::RecordBatch::try_from_iter([(
+                    "user",
+                    std::sync::Arc::new(ids) as arrow_array::ArrayRef,
+                )])
+                .map_err(anyhow::Error::from)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let ids = cx.parallelize(batches)?;
+        let args_k = model.recommend_args("user", args.k as usize);
+        let recommended = ids.map_batches("ml.als.recommend", &args_k)?;
+        match &args.out {
+            Some(_) => emit(&recommended, args.out.as_deref()),
+            None => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "user,item,rating");
+                for batch in recommended.collect()? {
+                    let col = |i: usize| batch.column(i).clone();
+                    let (u, it, r) = (col(0), col(1), col(2));
+                    let u = u
+                        .as_any()
+                        .downcast_ref::<arrow_array::Int64Array>()
+                        .context("user")?;
+                    let it = it
+                        .as_any()
+                        .downcast_ref::<arrow_array::Int64Array>()
+                        .context("item")?;
+                    let r = r
+                        .as_any()
+                        .downcast_ref::<arrow_array::Float64Array>()
+                        .context("rating")?;
+                    for i in 0..batch.num_rows() {
+                        if writeln!(out, "{},{},{}", u.value(i), it.value(i), r.value(i)).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
 fn emit(predictions: &Dataset, out: Option<&std::path::Path>) -> anyhow::Result<()> {
     match out {
         Some(out) => {

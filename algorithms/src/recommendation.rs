@@ -2,5 +2,6 @@
 
 pub mod als;
 pub mod als_kernel;
+pub mod recommend;
 
 pub use als::{Als, AlsModel, ColdStartStrategy};
