@@ -289,7 +289,7 @@ fn a_monitor_reads_status_but_cannot_submit_a_job() {
     let log = cluster.log("master");
     assert!(
         log.contains(
-            "refused: permission denied: role monitor (member \"mon\") may not submit jobs"
+            "refused: permission denied: role monitor (member \"mon\") may not register or end applications"
         ),
         "{log}"
     );
