@@ -698,13 +698,7 @@ fn predict_in(
         if drop_unknown {
             predicted = predicted.filter("ml.not_nan", "prediction")?;
         }
-        let present: Vec<String> = predicted
-            .take(0)?
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let present = schema_names(&predicted)?;
         let keep: Vec<&str> = [&columns.user, &columns.item, &columns.rating]
             .into_iter()
             .filter(|c| present.contains(c))
@@ -721,13 +715,7 @@ fn predict_in(
     } else {
         String::new()
     };
-    let names: Vec<String> = predicted
-        .take(0)?
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let names = schema_names(&predicted)?;
     let mut keep: Vec<&str> = Vec::new();
     if names.contains(&label) {
         keep.push(&label);
@@ -806,6 +794,17 @@ pub fn recommend(args: &cinder::cli_ml::RecommendArgs) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// A dataset's column names (from a zero-row job).
+fn schema_names(ds: &Dataset) -> anyhow::Result<Vec<String>> {
+    Ok(ds
+        .take(0)?
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect())
 }
 
 fn emit(predictions: &Dataset, out: Option<&std::path::Path>) -> anyhow::Result<()> {
