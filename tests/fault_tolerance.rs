@@ -51,13 +51,21 @@ fn killing_a_worker_mid_job_recomputes_exactly_its_partitions() {
     // Each task reads its cached partition, then takes 150 ms: the job spans the kill.
     let slow = cached.map_batches("cinder.delay", &150u64).unwrap();
     let job = std::thread::spawn(move || slow.aggregate::<SumF64>(&()));
-    std::thread::sleep(Duration::from_millis(250));
+    // The fault lands when it matters: worker-1 is running a task of the job (reading its
+    // cached partitions) when it is killed.
+    cx.wait_for_status("worker-1 to run a task", Duration::from_secs(10), |s| {
+        s.workers[0].tasks_running > 0 && s.jobs.iter().any(|j| j.tasks_running > 0)
+    })
+    .unwrap();
     cx.local_cluster_mut().unwrap().kill_worker(0).unwrap();
     let got = job.join().unwrap().expect("the job survives the kill");
     assert_eq!(got, expected, "bit-identical to the fault-free result");
 
-    let status = cx.status().unwrap();
-    assert_eq!(status.workers[0].state, WorkerState::Lost);
+    let status = cx
+        .wait_for_status("worker-1 lost", Duration::from_secs(10), |s| {
+            s.workers[0].state == WorkerState::Lost
+        })
+        .unwrap();
     // Lost partitions are recomputed lazily, when a job needs them: the slow job needed those
     // whose tasks had not finished before the kill.
     assert!(status.recomputed_partitions <= lost_blocks, "{status:?}");
