@@ -96,6 +96,7 @@ impl Trained {
                     "f1": multi.f1,
                     "weightedPrecision": multi.weighted_precision,
                     "weightedRecall": multi.weighted_recall,
+                    "logLoss": m.log_loss(predicted)?,
                 });
                 if !m.multinomial {
                     let binary = BinaryClassificationEvaluator {

@@ -369,8 +369,12 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
                 "iterations": model.summary.iterations,
             });
             let human = format!(
-                "linear regression: {} coefficients, intercept {:.6}, rmse {:.6}, r2 {:.6}, {} iterations",
-                model.coefficients.len(), model.intercept, model.rmse, model.r2, model.summary.iterations
+                "linear regression: {} coefficients, intercept {}, rmse {}, r2 {}, {}",
+                model.coefficients.len(),
+                number(model.intercept),
+                number(model.rmse),
+                number(model.r2),
+                iterations(model.summary.iterations)
             );
             (json, human, Trained::Linear(model))
         }
@@ -396,10 +400,10 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
             let model = estimator.fit_with_progress(&data, &mut on_iter)?;
             let json = json!({"centers": model.centers, "cost": model.cost, "iterations": model.iterations});
             let human = format!(
-                "k-means: {} centers, cost {:.6}, {} iterations",
+                "k-means: {} centers, cost {}, {}",
                 model.centers.len(),
-                model.cost,
-                model.iterations
+                number(model.cost),
+                iterations(model.iterations)
             );
             (json, human, Trained::Kmeans(model))
         }
@@ -494,6 +498,25 @@ pub(crate) fn load_for_model(
     Ok(data)
 }
 
+/// `1 iteration`, `n iterations`.
+fn iterations(n: usize) -> String {
+    if n == 1 {
+        "1 iteration".into()
+    } else {
+        format!("{n} iterations")
+    }
+}
+
+/// A number for people: plain decimals where they read well, scientific notation for the
+/// very small and very large.
+fn number(x: f64) -> String {
+    if x == 0.0 || (1e-4..1e7).contains(&x.abs()) {
+        format!("{x:.6}")
+    } else {
+        format!("{x:.6e}")
+    }
+}
+
 /// `name value, name value, ...` of a metrics object.
 fn metric_line(metrics: &serde_json::Value) -> String {
     metrics
@@ -502,7 +525,7 @@ fn metric_line(metrics: &serde_json::Value) -> String {
             fields
                 .iter()
                 .map(|(k, v)| match v.as_f64() {
-                    Some(x) => format!("{k} {x:.6}"),
+                    Some(x) => format!("{k} {}", number(x)),
                     None => format!("{k} {v}"),
                 })
                 .collect::<Vec<_>>()
@@ -627,12 +650,12 @@ fn train_als(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
             println!("test metrics: rmse {rmse:.6}");
         }
         println!(
-            "als: {} users, {} items, rank {}, training rmse {:.6}, {} iterations",
+            "als: {} users, {} items, rank {}, training rmse {}, {}",
             model.user_factors.len(),
             model.item_factors.len(),
             estimator.rank,
-            model.rmse,
-            model.iterations
+            number(model.rmse),
+            iterations(model.iterations)
         );
         if let Some(out) = &args.out {
             println!("model saved to {}", out.display());
@@ -654,14 +677,17 @@ fn logistic_output(model: &LogisticRegressionModel) -> (serde_json::Value, Strin
             "objective_history": history, "iterations": model.summary.iterations,
         })
     };
-    let human =
-        format!(
-        "logistic regression ({}): {} classes, {} features, {} iterations, final objective {:.6e}",
-        if model.multinomial { "multinomial" } else { "binomial" },
+    let human = format!(
+        "logistic regression ({}): {} classes, {} features, {}, final objective {}",
+        if model.multinomial {
+            "multinomial"
+        } else {
+            "binomial"
+        },
         model.num_classes,
         model.coefficient_matrix[0].len(),
-        model.summary.iterations,
-        history.last().copied().unwrap_or(f64::NAN)
+        iterations(model.summary.iterations),
+        number(history.last().copied().unwrap_or(f64::NAN))
     );
     (json, human)
 }

@@ -150,7 +150,16 @@ fn classification_metrics_match_an_independent_computation() {
         }
     }
     let auc = wins / (pos.len() * neg.len()) as f64;
+    let log_loss = scored
+        .iter()
+        .map(|(y, p)| {
+            let p_label = if *y > 0.5 { *p } else { 1.0 - p };
+            -p_label.clamp(1e-15, 1.0 - 1e-15).ln()
+        })
+        .sum::<f64>()
+        / n;
     let m = &json["test_metrics"];
+    close("logLoss", &m["logLoss"], log_loss);
     close("accuracy", &m["accuracy"], correct / n);
     close("areaUnderROC", &m["areaUnderROC"], auc);
     for key in ["areaUnderPR", "f1", "weightedPrecision", "weightedRecall"] {

@@ -1,5 +1,6 @@
 //! Classification: logistic regression (binomial and multinomial).
 
+pub mod log_loss;
 pub mod logistic;
 pub mod logistic_kernel;
 

@@ -216,7 +216,7 @@ pub struct LogisticPredictArgs {
 }
 
 impl LogisticPredictArgs {
-    fn margins(&self, rows: &Rows<'_>, i: usize) -> Vec<f64> {
+    pub(crate) fn margins(&self, rows: &Rows<'_>, i: usize) -> Vec<f64> {
         self.coefficients
             .iter()
             .zip(&self.intercepts)
