@@ -180,7 +180,7 @@ pub struct PredictArgs {
     /// Cluster.
     pub placement: Placement,
     /// Write predictions here (a directory; Parquet, or CSV when the name ends in .csv);
-    /// without it, print `row,prediction` lines.
+    /// without it, print the same columns as CSV with a header and a row id `row`.
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
     /// ALS: what to do with users or items the model never saw (`nan` keeps the row with a

@@ -746,8 +746,10 @@ fn predict_in(
     if names.contains(&label) {
         keep.push(&label);
     }
-    if names.iter().any(|n| n == "probability") {
-        keep.push("probability");
+    for column in ["rawPrediction", "probability"] {
+        if names.iter().any(|n| n == column) {
+            keep.push(column);
+        }
     }
     keep.push("prediction");
     emit(&predicted.select(&keep), args.out.as_deref())
@@ -836,38 +838,71 @@ fn schema_names(ds: &Dataset) -> anyhow::Result<Vec<String>> {
 fn emit(predictions: &Dataset, out: Option<&std::path::Path>) -> anyhow::Result<()> {
     match out {
         Some(out) => {
-            let format = if out.extension().is_some_and(|e| e == "csv") {
-                FileFormat::Csv
+            if out.extension().is_some_and(|e| e == "csv") {
+                // CSV has no list type: one column per class (`probability_0`, ...).
+                let flat = predictions.map_batches("ml.expand_vectors", &())?;
+                flat.write(out, FileFormat::Csv)?;
             } else {
-                FileFormat::Parquet
-            };
-            predictions.write(out, format)?;
+                predictions.write(out, FileFormat::Parquet)?;
+            }
             println!("predictions written to {}", out.display());
             Ok(())
         }
-        None => print_predictions(predictions),
+        None => print_predictions(&predictions.map_batches("ml.expand_vectors", &())?),
     }
 }
 
+/// Prints predictions as CSV with a header: a row id `row`, then the columns a CSV file of
+/// the same predictions has.
 fn print_predictions(ds: &Dataset) -> anyhow::Result<()> {
-    use arrow_array::{Array, Float64Array};
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let mut row = 0usize;
+    let mut header = false;
     for batch in ds.collect()? {
-        let column = batch
-            .column_by_name("prediction")
-            .context("no prediction column")?;
-        let values = column
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .context("prediction is not Float64")?;
-        for i in 0..values.len() {
-            if writeln!(out, "{row},{}", values.value(i)).is_err() {
+        if !header {
+            let names: Vec<String> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            if writeln!(out, "row,{}", names.join(",")).is_err() {
+                return Ok(());
+            }
+            header = true;
+        }
+        let columns: Vec<Vec<String>> = batch
+            .columns()
+            .iter()
+            .map(|c| (0..c.len()).map(|i| arrow_cell(c, i)).collect())
+            .collect();
+        for i in 0..batch.num_rows() {
+            let cells: Vec<&str> = columns.iter().map(|c| c[i].as_str()).collect();
+            if writeln!(out, "{row},{}", cells.join(",")).is_err() {
                 return Ok(());
             }
             row += 1;
         }
     }
     Ok(())
+}
+
+/// One numeric cell as text (Float64, Int64, Int32; anything else through its Debug form).
+fn arrow_cell(column: &arrow_array::ArrayRef, i: usize) -> String {
+    use arrow_array::{Array, Float64Array, Int32Array, Int64Array};
+    if column.is_null(i) {
+        return String::new();
+    }
+    let any = column.as_any();
+    if let Some(v) = any.downcast_ref::<Float64Array>() {
+        return v.value(i).to_string();
+    }
+    if let Some(v) = any.downcast_ref::<Int64Array>() {
+        return v.value(i).to_string();
+    }
+    if let Some(v) = any.downcast_ref::<Int32Array>() {
+        return v.value(i).to_string();
+    }
+    format!("{:?}", column.slice(i, 1))
 }

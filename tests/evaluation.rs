@@ -301,10 +301,11 @@ fn recommendations_are_the_users_best_predicted_items() {
     let mut scores: Vec<(i64, f64)> = String::from_utf8(predicted.stdout)
         .unwrap()
         .lines()
+        .skip(1) // row,user,item,prediction
         .map(|l| {
-            let (row, p) = l.split_once(',').unwrap();
-            let item = *items.iter().nth(row.parse::<usize>().unwrap()).unwrap();
-            (item, p.parse().unwrap())
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f[1], "3", "{l}");
+            (f[2].parse().unwrap(), f[f.len() - 1].parse().unwrap())
         })
         .collect();
     scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

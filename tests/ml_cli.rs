@@ -165,7 +165,12 @@ fn saved_models_predict_identically_and_bad_directories_are_named() {
     let first = run_predict(dir.join("p1.csv").to_str().unwrap());
     let second = run_predict(dir.join("p2.csv").to_str().unwrap());
     assert_eq!(first, second);
-    assert!(first.starts_with("label,probability,prediction"), "{first}");
+    assert!(
+        first.starts_with(
+            "label,rawPrediction_0,rawPrediction_1,probability_0,probability_1,prediction"
+        ),
+        "{first}"
+    );
 
     let bad = |path: &std::path::Path, needle: &str| {
         let o = run_cinder(&[

@@ -28,7 +28,7 @@ type Triple = (Vec<f64>, Vec<f64>, Vec<f64>);
 
 fn columns(batch: &RecordBatch, c: &EvalColumns) -> Result<Triple, String> {
     let labels = numeric_column(batch, &c.label)?;
-    let predictions = numeric_column(batch, &c.prediction)?;
+    let predictions = crate::vectors::score_column(batch, &c.prediction)?;
     let weights = match &c.weight {
         Some(w) => numeric_column(batch, w)?,
         None => vec![1.0; labels.len()],

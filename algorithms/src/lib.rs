@@ -20,6 +20,7 @@ pub mod persistence;
 pub mod recommendation;
 pub mod regression;
 pub mod validity;
+pub mod vectors;
 
 pub use error::MlError;
 pub use features::{FeatureCols, FeatureSpec};

@@ -67,6 +67,43 @@ impl Aggregator for LogLossAgg {
 }
 cinder_actors::register_aggregator!(LogLossAgg);
 
+/// `ml.logistic.probability_vector`: class probabilities (`[1 - p, p]` for binomial models).
+pub fn probability_vector_column(
+    batch: &RecordBatch,
+    args: &[u8],
+) -> Result<arrow_array::ArrayRef, String> {
+    vector_column(batch, args, class_probabilities)
+}
+cinder_actors::register_column!("ml.logistic.probability_vector", probability_vector_column);
+
+/// `ml.logistic.raw_prediction`: Spark's `rawPrediction`, the margins (`[-m, m]` for binomial
+/// models).
+pub fn raw_prediction_column(
+    batch: &RecordBatch,
+    args: &[u8],
+) -> Result<arrow_array::ArrayRef, String> {
+    vector_column(batch, args, |m| {
+        if m.len() == 1 {
+            vec![-m[0], m[0]]
+        } else {
+            m.to_vec()
+        }
+    })
+}
+cinder_actors::register_column!("ml.logistic.raw_prediction", raw_prediction_column);
+
+fn vector_column(
+    batch: &RecordBatch,
+    args: &[u8],
+    f: fn(&[f64]) -> Vec<f64>,
+) -> Result<arrow_array::ArrayRef, String> {
+    let model: LogisticPredictArgs = rmp_serde::from_slice(args).map_err(|e| e.to_string())?;
+    let rows = Rows::new_features_only(batch, &model.spec)?;
+    Ok(crate::vectors::list_column(
+        (0..rows.len()).map(|i| f(&model.margins(&rows, i))),
+    ))
+}
+
 impl LogisticRegressionModel {
     /// Spark's `logLoss` of the model on labelled `data`.
     pub fn log_loss<F: Frame>(&self, data: &F) -> Result<f64, MlError> {

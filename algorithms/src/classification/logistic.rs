@@ -111,12 +111,18 @@ impl LogisticRegressionModel {
         }
     }
 
-    /// Adds `prediction` (the class) and `probability` (P(label = 1), or the top class
-    /// probability for multinomial models) columns.
+    /// Adds Spark's columns: `rawPrediction` (the margins, `[-m, m]` for binomial models) and
+    /// `probability` (class probabilities), both `List<Float64>` with one value per class,
+    /// and `prediction` (the class).
     pub fn transform<F: Frame>(&self, data: &F) -> Result<F, MlError> {
         let args = rmp_serde::to_vec_named(&self.predict_args())
             .map_err(|e| MlError::Data(e.to_string()))?;
-        data.with_column("probability", "ml.logistic.probability", args.clone())?
+        data.with_column("rawPrediction", "ml.logistic.raw_prediction", args.clone())?
+            .with_column(
+                "probability",
+                "ml.logistic.probability_vector",
+                args.clone(),
+            )?
             .with_column("prediction", "ml.logistic.prediction", args)
     }
 }
