@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::logistic_kernel::{LogisticArgs, LogisticLoss, LogisticPredictArgs};
 use crate::features::{penalty_weights, summarize, FeatureSpec, Summary};
 use crate::frame::Frame;
-use crate::optim::{minimize, DiffFunction, OptimConfig};
+use crate::optim::{minimize, DiffFunction, OptimConfig, OptimResult, StopReason};
 use crate::MlError;
 
 /// Spark's `family` parameter.
@@ -64,13 +64,31 @@ impl Default for LogisticRegression {
     }
 }
 
-/// Objective history and iterations of a fit.
+/// Objective history, iterations and objective evaluations of a fit.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSummary {
     /// The objective (loss + penalty) before the first and after every iteration.
     pub objective_history: Vec<f64>,
     /// Iterations run.
     pub iterations: usize,
+    /// Objective evaluations (distributed passes over the data), the first one included.
+    #[serde(default)]
+    pub evaluations: usize,
+    /// Why the optimizer stopped (`None` for closed-form solutions and older models).
+    #[serde(default)]
+    pub stop_reason: Option<StopReason>,
+}
+
+impl TrainingSummary {
+    /// The summary of an optimizer run.
+    pub fn from_result(result: &OptimResult) -> Self {
+        Self {
+            objective_history: result.objective_history.clone(),
+            iterations: result.iterations,
+            evaluations: result.evaluations,
+            stop_reason: Some(result.reason),
+        }
+    }
 }
 
 /// A fitted logistic regression.
@@ -260,6 +278,7 @@ impl LogisticRegression {
             l1: if l1w > 0.0 { l1 } else { Vec::new() },
         };
         let result = minimize(&mut cost, x0, &config, progress)?;
+        let summary = TrainingSummary::from_result(&result);
         let x = result.x;
         let mut coefficient_matrix: Vec<Vec<f64>> = (0..sets)
             .map(|k| (0..d).map(|j| x[k * d + j] * inv_std[j]).collect())
@@ -289,10 +308,7 @@ impl LogisticRegression {
             num_classes,
             multinomial,
             params: self.clone(),
-            summary: TrainingSummary {
-                objective_history: result.objective_history,
-                iterations: result.iterations,
-            },
+            summary,
         })
     }
 }
