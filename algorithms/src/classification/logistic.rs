@@ -258,6 +258,26 @@ impl LogisticRegression {
                 }
             }
         }
+        // Spark's `fitWithMean`: with an intercept, optimize over centered features (the same
+        // objective, the intercept reparametrized) and shift the intercepts back at the end.
+        let scaled_mean: Vec<f64> = if self.fit_intercept {
+            let mean = summary.mean();
+            mean.iter().zip(&inv_std).map(|(m, s)| m * s).collect()
+        } else {
+            Vec::new()
+        };
+        let center_shift = |x: &[f64], k: usize| -> f64 {
+            scaled_mean
+                .iter()
+                .zip(&x[k * d..(k + 1) * d])
+                .map(|(m, b)| m * b)
+                .sum()
+        };
+        if self.fit_intercept {
+            for k in 0..sets {
+                x0[sets * d + k] += center_shift(&x0, k);
+            }
+        }
         let mut cost = LogisticCost {
             data,
             args: LogisticArgs {
@@ -266,6 +286,7 @@ impl LogisticRegression {
                 params: Vec::new(),
                 sets,
                 fit_intercept: self.fit_intercept,
+                scaled_mean: scaled_mean.clone(),
             },
             weight_sum: summary.weight_sum,
             l2,
@@ -279,7 +300,12 @@ impl LogisticRegression {
         };
         let result = minimize(&mut cost, x0, &config, progress)?;
         let summary = TrainingSummary::from_result(&result);
-        let x = result.x;
+        let mut x = result.x;
+        if self.fit_intercept {
+            for k in 0..sets {
+                x[sets * d + k] -= center_shift(&x, k);
+            }
+        }
         let mut coefficient_matrix: Vec<Vec<f64>> = (0..sets)
             .map(|k| (0..d).map(|j| x[k * d + j] * inv_std[j]).collect())
             .collect();

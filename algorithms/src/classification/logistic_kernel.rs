@@ -23,6 +23,37 @@ pub struct LogisticArgs {
     pub sets: usize,
     /// Whether `params` ends with intercepts.
     pub fit_intercept: bool,
+    /// `mean / std` per feature when the features are centered (Spark's `fitWithMean`: with an
+    /// intercept, the margin is `b + Σ β_j (x_j - μ_j) / σ_j`, which conditions the problem
+    /// far better when means are large); empty for no centering.
+    #[serde(default)]
+    pub scaled_mean: Vec<f64>,
+}
+
+impl LogisticArgs {
+    /// `Σ_j β_kj μ_j / σ_j` for coefficient set `k` (0 without centering).
+    fn center_offset(&self, k: usize) -> f64 {
+        let d = self.inv_std.len();
+        self.scaled_mean
+            .iter()
+            .zip(&self.params[k * d..(k + 1) * d])
+            .map(|(m, b)| m * b)
+            .sum()
+    }
+
+    /// Removes the centering term from a partition's gradient: `∂/∂β_kj` gets
+    /// `-μ_j/σ_j · Σ multiplier_k`.
+    fn center_gradient(&self, gradient: &mut [f64], multiplier_sums: &[f64]) {
+        let d = self.inv_std.len();
+        for (k, sum) in multiplier_sums.iter().enumerate() {
+            for (g, m) in gradient[k * d..(k + 1) * d]
+                .iter_mut()
+                .zip(&self.scaled_mean)
+            {
+                *g -= sum * m;
+            }
+        }
+    }
 }
 
 /// Weighted loss and gradient sums of some partitions.
@@ -55,7 +86,7 @@ fn binomial_dense(
     let n = rows.len();
     let d = a.inv_std.len();
     let b = if a.fit_intercept { a.params[d] } else { 0.0 };
-    let mut z = vec![b; n];
+    let mut z = vec![b - a.center_offset(0); n];
     for (j, col) in cols.iter().enumerate() {
         let c = a.params[j] * a.inv_std[j];
         if c != 0.0 {
@@ -81,9 +112,11 @@ fn binomial_dense(
             acc.gradient[j] += dot * a.inv_std[j];
         }
     }
+    let multiplier_sum = multipliers.iter().sum::<f64>();
     if a.fit_intercept {
-        acc.gradient[d] += multipliers.iter().sum::<f64>();
+        acc.gradient[d] += multiplier_sum;
     }
+    a.center_gradient(&mut acc.gradient, &[multiplier_sum]);
     acc
 }
 
@@ -120,6 +153,8 @@ impl Aggregator for LogisticLoss {
             return Ok(binomial_dense(acc, &rows, cols, a));
         }
         let mut margins = vec![0.0; a.sets];
+        let offsets: Vec<f64> = (0..a.sets).map(|k| a.center_offset(k)).collect();
+        let mut multiplier_sums = vec![0.0; a.sets];
         for i in 0..rows.len() {
             let (w, y) = (rows.weight(i), rows.label(i));
             if w == 0.0 {
@@ -131,14 +166,14 @@ impl Aggregator for LogisticLoss {
                 } else {
                     0.0
                 };
-                margins[0] = b + rows.dot_scaled(i, &a.params[..d], &a.inv_std);
+                margins[0] = b - offsets[0] + rows.dot_scaled(i, &a.params[..d], &a.inv_std);
             } else {
                 for (k, m) in margins.iter_mut().enumerate() {
                     *m = if a.fit_intercept {
                         a.params[intercepts + k]
                     } else {
                         0.0
-                    };
+                    } - offsets[k];
                 }
                 rows.for_each(i, |j, v| {
                     let x = v * a.inv_std[j];
@@ -154,6 +189,7 @@ impl Aggregator for LogisticLoss {
                 let z = margins[0];
                 acc.loss += w * (log1p_exp(z) - y * z);
                 let multiplier = w * (1.0 / (1.0 + (-z).exp()) - y);
+                multiplier_sums[0] += multiplier;
                 rows.for_each(i, |j, v| grad[j] += multiplier * v * a.inv_std[j]);
                 if a.fit_intercept {
                     grad[intercepts] += multiplier;
@@ -170,6 +206,7 @@ impl Aggregator for LogisticLoss {
                 for k in 0..a.sets {
                     let p = (margins[k] - lse).exp();
                     let multiplier = w * (p - if k == label { 1.0 } else { 0.0 });
+                    multiplier_sums[k] += multiplier;
                     rows.for_each(i, |j, v| grad[k * d + j] += multiplier * v * a.inv_std[j]);
                     if a.fit_intercept {
                         grad[intercepts + k] += multiplier;
@@ -178,6 +215,7 @@ impl Aggregator for LogisticLoss {
             }
             acc.weight_sum += w;
         }
+        a.center_gradient(&mut acc.gradient, &multiplier_sums);
         Ok(acc)
     }
 
@@ -329,6 +367,7 @@ mod tests {
             params: vec![0.3, -0.7, 0.1],
             sets: 1,
             fit_intercept: true,
+            scaled_mean: vec![0.25, -1.5],
         };
         let dense = args(FeatureCols::Columns(vec!["f0".into(), "f1".into()]));
         let rows = args(FeatureCols::Vector("v".into()));
