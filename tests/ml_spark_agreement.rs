@@ -314,7 +314,9 @@ fn agrees(case: &str, what: &str, ours: &[f64], spark: &[f64]) {
 
 /// The generated problems (features over six orders of magnitude, nearly collinear columns,
 /// weights, 10 classes), in process: Spark's answer, in at most Spark's iterations and
-/// evaluations plus 20%.
+/// evaluations plus 20%. Where Spark stopped at `maxIter` (1000) without converging, its
+/// coefficients are not the optimum: there the check is that our objective is no worse than
+/// Spark's (the KKT battery, `ml_optim_battery.rs`, proves ours optimal on the same cases).
 #[test]
 fn badly_scaled_problems_agree_with_spark_within_its_iteration_budget() {
     let refs = reference();
@@ -332,6 +334,12 @@ fn badly_scaled_problems_agree_with_spark_within_its_iteration_budget() {
             .unwrap()
             .then(|| ml_problems::weights(rows.len(), ml_problems::WEIGHT_SEED));
         let (frame, columns) = ml_problems::frame(&rows, weights.as_deref(), 2);
+        let spark_converged = case["iterations"].as_u64().unwrap() < 1000;
+        let agrees = |case: &str, what: &str, ours: &[f64], spark: &[f64]| {
+            if spark_converged {
+                agrees(case, what, ours, spark);
+            }
+        };
         let summary = if name.starts_with("linear") {
             let model = LinearRegression {
                 max_iter: 1000,
@@ -407,9 +415,16 @@ fn badly_scaled_problems_agree_with_spark_within_its_iteration_budget() {
             }
             model.summary
         };
+        let ours = *summary.objective_history.last().unwrap();
+        let theirs = case["objective"].as_f64().unwrap();
         eprintln!(
-            "{name}: {} iterations (Spark {}), {} evaluations (Spark {})",
+            "{name}: {} iterations (Spark {}), {} evaluations (Spark {}), objective {ours:.12e} \
+             (Spark {theirs:.12e})",
             summary.iterations, case["iterations"], summary.evaluations, case["evaluations"]
+        );
+        assert!(
+            ours <= theirs + 1e-9 * theirs.abs(),
+            "{name}: objective {ours}, Spark {theirs}"
         );
         within_budget(name, "iterations", summary.iterations, &case["iterations"]);
         within_budget(

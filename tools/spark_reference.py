@@ -131,10 +131,24 @@ def scaled_linear():
     return out
 
 
+def sparse_linear():
+    """500 x 20 regression without near copies: 3 latent factors, scales 1e-3..1e3, the label
+    made of 6 columns plus noise (the L1 cases: collinear copies make OWL-QN in both systems
+    run to maxIter)."""
+    rng = Rng(57)
+    base, _ = correlated_rows(rng, 500, 20, 20)
+    out = []
+    for b in base:
+        y = 2.0 * b[0] - 1.5 * b[4] + b[7] - 0.5 * b[11] + 0.8 * b[15] - 0.3 * b[19]
+        y = (y + rng.normal()) * 10.0 + 5.0
+        out.append((y, scaled(b)))
+    return out
+
+
 def problems():
     """Name -> rows (label, features) of the generated problems."""
     return {"scaled_binary": scaled_binary(), "multiclass10": multiclass10(),
-            "scaled_linear": scaled_linear()}
+            "scaled_linear": scaled_linear(), "sparse_linear": sparse_linear()}
 
 
 # (case, problem, estimator, params, weighted)
@@ -153,9 +167,9 @@ HARD_CASES = [
      dict(regParam=0.005, elasticNetParam=0.0, family="multinomial"), False),
     ("linear_scaled_l2", "scaled_linear", "linear",
      dict(regParam=0.1, elasticNetParam=0.0, solver="l-bfgs"), False),
-    ("linear_scaled_enet", "scaled_linear", "linear",
+    ("linear_sparse_enet", "sparse_linear", "linear",
      dict(regParam=0.1, elasticNetParam=0.7, solver="l-bfgs"), False),
-    ("linear_scaled_l1_weighted", "scaled_linear", "linear",
+    ("linear_sparse_l1_weighted", "sparse_linear", "linear",
      dict(regParam=0.5, elasticNetParam=1.0, solver="l-bfgs"), True),
 ]
 
@@ -174,12 +188,16 @@ def loss_evaluations(sc, group):
     return count
 
 
-def hard_cases(spark, out):
+def hard_cases(spark, out, skip_recorded=False, checkpoint=None):
+    """Runs the generated cases into `out`; with `skip_recorded`, only those not in it yet;
+    `checkpoint(out)` after each case (a long run keeps what it finished)."""
     from pyspark.ml.linalg import Vectors
 
     sc = spark.sparkContext
     data = problems()
     for name, problem, estimator, params, weighted in HARD_CASES:
+        if skip_recorded and name in out:
+            continue
         rows = data[problem]
         w = weights(len(rows), WEIGHT_SEED) if weighted else [1.0] * len(rows)
         frame = spark.createDataFrame(
@@ -213,16 +231,31 @@ def hard_cases(spark, out):
         frame.unpersist()
         print(f"{name}: {case['iterations']} iterations, {evaluations} evaluations, "
               f"objective {case['objective']:.10g}", file=sys.stderr)
+        if checkpoint:
+            checkpoint(out)
 
 
 def main():
+    if "--bench" in sys.argv[1:]:
+        # For benches/optim.rs: the generated problems only, counts and fit times as JSON on
+        # stdout, nothing written.
+        spark = session()
+        out = {}
+        hard_cases(spark, out)
+        keys = ("iterations", "evaluations", "fit_seconds", "objective")
+        print(json.dumps({name: {k: case[k] for k in keys} for name, case in out.items()}))
+        spark.stop()
+        return
     if "--hard-only" in sys.argv[1:]:
-        # Only the generated problems, merged into the existing file.
+        # Only the generated problems not recorded yet, merged into the existing file.
         with open(OUT) as f:
             out = json.load(f)
+        known = {case[0] for case in HARD_CASES}
+        for name in [n for n, c in out.items() if isinstance(c, dict) and "problem" in c]:
+            if name not in known:
+                del out[name]
         spark = session()
-        hard_cases(spark, out)
-        write(out)
+        hard_cases(spark, out, skip_recorded=True, checkpoint=write)
         spark.stop()
         return
     spark = session()
@@ -299,8 +332,7 @@ def main():
                                    predictionCol="prediction").evaluate(model.transform(ratings))
         out[name] = dict(params=params, rmse=rmse)
 
-    hard_cases(spark, out)
-    write(out)
+    hard_cases(spark, out, checkpoint=write)
     spark.stop()
 
 

@@ -152,12 +152,26 @@ pub fn scaled_linear() -> Rows {
         .collect()
 }
 
+/// 500 x 20 regression without near copies: 3 latent factors, scales 1e-3..1e3, the label
+/// made of 6 columns plus noise.
+pub fn sparse_linear() -> Rows {
+    let mut rng = Rng::new(57);
+    let (base, _) = correlated_rows(&mut rng, 500, 20, 20);
+    base.iter()
+        .map(|b| {
+            let y = 2.0 * b[0] - 1.5 * b[4] + b[7] - 0.5 * b[11] + 0.8 * b[15] - 0.3 * b[19];
+            ((y + rng.normal()) * 10.0 + 5.0, scaled(b))
+        })
+        .collect()
+}
+
 /// A problem by the name `tools/spark_reference.py` records it under.
 pub fn problem(name: &str) -> Rows {
     match name {
         "scaled_binary" => scaled_binary(),
         "multiclass10" => multiclass10(),
         "scaled_linear" => scaled_linear(),
+        "sparse_linear" => sparse_linear(),
         other => panic!("no problem {other}"),
     }
 }
