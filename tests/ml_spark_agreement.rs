@@ -61,6 +61,7 @@ fn within_budget(case: &str, what: &str, ours: usize, spark: &Value) {
     let spark = spark
         .as_u64()
         .unwrap_or_else(|| panic!("{case}: no Spark {what}")) as f64;
+    eprintln!("{case}: {ours} {what}, Spark {spark}");
     assert!(
         ours as f64 <= 1.2 * spark,
         "{case}: {ours} {what}, Spark {spark}"

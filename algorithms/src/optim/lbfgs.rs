@@ -72,6 +72,9 @@ pub(crate) fn norm(a: &[f64]) -> f64 {
 struct Iterate {
     x: Vec<f64>,
     grad: Vec<f64>,
+    /// The smooth part's value.
+    loss: f64,
+    /// The whole objective's value.
     value: f64,
     adjusted_grad: Vec<f64>,
 }
@@ -99,6 +102,7 @@ impl Objective<'_> {
         Ok(Iterate {
             x,
             grad,
+            loss,
             value,
             adjusted_grad,
         })
@@ -180,7 +184,7 @@ fn step(
         } else {
             (1.0, 0.5)
         };
-        backtracking(&mut line, value0, slope0, init, shrink)?
+        backtracking(&mut line, value0, slope0, init, shrink, Some(state.loss))?
     } else {
         let init = if first { 1.0 / d_norm } else { 1.0 };
         let t = strong_wolfe(&mut line, value0, slope0, init)?;
