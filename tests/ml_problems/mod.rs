@@ -49,8 +49,8 @@ impl Rng {
     /// Approximately standard normal: a centered sum of four uniforms, scaled.
     pub fn normal(&mut self) -> f64 {
         let mut u = self.uniform() + self.uniform();
-        u = u + self.uniform();
-        u = u + self.uniform();
+        u += self.uniform();
+        u += self.uniform();
         (u - 2.0) * 1.732_050_807_568_877_2
     }
 }

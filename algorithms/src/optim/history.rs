@@ -57,7 +57,8 @@ impl InverseHessian {
         let sy = dot(&s, &y);
         let (ss, yy) = (dot(&s, &s), dot(&y, &y));
         // Relative to the sizes of s and y: below this, sᵀy is rounding noise.
-        if !(sy > 1e-10 * (ss * yy).sqrt()) || !sy.is_finite() {
+        let positive = sy.is_finite() && sy > 1e-10 * (ss * yy).sqrt();
+        if !positive {
             return false;
         }
         if self.pairs.len() == self.memory {

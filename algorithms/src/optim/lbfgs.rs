@@ -212,7 +212,10 @@ pub fn minimize(
             x0.len()
         )));
     }
-    if let Some(w) = l1.iter().find(|w| !(**w >= 0.0 && w.is_finite())) {
+    if let Some(w) = l1
+        .iter()
+        .find(|w| w.is_nan() || **w < 0.0 || w.is_infinite())
+    {
         return Err(MlError::Optimizer(format!("L1 weight {w} is not >= 0")));
     }
     let mut objective = Objective {

@@ -83,7 +83,7 @@ pub fn strong_wolfe(
     slope0: f64,
     init: f64,
 ) -> Result<f64, LineSearchError> {
-    if !(slope0 < 0.0) {
+    if slope0.is_nan() || slope0 >= 0.0 {
         return Err(LineSearchError::NotDescent(slope0));
     }
     let origin = Point {
@@ -174,7 +174,7 @@ pub fn backtracking(
     shrink: f64,
     first_value: Option<f64>,
 ) -> Result<f64, LineSearchError> {
-    if !(slope0 < 0.0) {
+    if slope0.is_nan() || slope0 >= 0.0 {
         return Err(LineSearchError::NotDescent(slope0));
     }
     let mut t = init;
