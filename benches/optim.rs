@@ -9,7 +9,8 @@
 //! importable; otherwise the counts recorded in `tests/spark_reference.json` are shown (with
 //! the fit times of the machine that recorded them, marked `*`).
 //!
-//! Run: `cargo bench --bench optim`.
+//! Run: `cargo bench --bench optim` (`-- --recorded` to show the recorded Spark figures
+//! without running Spark).
 
 #[path = "../tests/ml_problems/mod.rs"]
 mod ml_problems;
@@ -112,7 +113,11 @@ fn main() {
         return;
     }
     let refs = reference();
-    let live = spark_live();
+    let live = if std::env::args().any(|a| a == "--recorded") {
+        None
+    } else {
+        spark_live()
+    };
     println!(
         "{:<28} {:>12} {:>12} {:>10}   {:>12} {:>12} {:>10}",
         "problem", "cinder iter", "cinder eval", "cinder s", "spark iter", "spark eval", "spark s"
