@@ -4,7 +4,8 @@
 //!   then aligned with it (OWL-QN);
 //! - step: strong Wolfe from `1/‖d‖` on the first iteration and 1 after (L-BFGS);
 //!   backtracking along the orthant-projected line from `0.5/‖∇f‖` with shrink 0.1 on the
-//!   first iteration, from 1 with shrink 0.5 after (OWL-QN);
+//!   first iteration, from 1 with shrink 0.5 after, the first trial's decrease judged as
+//!   Breeze judges it (see [`backtracking`]) (OWL-QN);
 //! - history: the step and the change of the smooth gradient, kept only with positive
 //!   curvature (so never cleared for being indefinite);
 //! - a failed line search clears the history once; a second failure in a row stops;
