@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::logistic_kernel::{LogisticArgs, LogisticLoss, LogisticPredictArgs};
 use crate::features::{penalty_weights, summarize, FeatureSpec, Summary};
 use crate::frame::Frame;
-use crate::optim::{minimize, DiffFunction, OptimConfig};
+use crate::optim::{minimize, DiffFunction, OptimConfig, OptimResult, StopReason};
 use crate::MlError;
 
 /// Spark's `family` parameter.
@@ -64,13 +64,31 @@ impl Default for LogisticRegression {
     }
 }
 
-/// Objective history and iterations of a fit.
+/// Objective history, iterations and objective evaluations of a fit.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSummary {
     /// The objective (loss + penalty) before the first and after every iteration.
     pub objective_history: Vec<f64>,
     /// Iterations run.
     pub iterations: usize,
+    /// Objective evaluations (distributed passes over the data), the first one included.
+    #[serde(default)]
+    pub evaluations: usize,
+    /// Why the optimizer stopped (`None` for closed-form solutions and older models).
+    #[serde(default)]
+    pub stop_reason: Option<StopReason>,
+}
+
+impl TrainingSummary {
+    /// The summary of an optimizer run.
+    pub fn from_result(result: &OptimResult) -> Self {
+        Self {
+            objective_history: result.objective_history.clone(),
+            iterations: result.iterations,
+            evaluations: result.evaluations,
+            stop_reason: Some(result.reason),
+        }
+    }
 }
 
 /// A fitted logistic regression.
@@ -246,6 +264,26 @@ impl LogisticRegression {
                 }
             }
         }
+        // Spark's `fitWithMean`: with an intercept, optimize over centered features (the same
+        // objective, the intercept reparametrized) and shift the intercepts back at the end.
+        let scaled_mean: Vec<f64> = if self.fit_intercept {
+            let mean = summary.mean();
+            mean.iter().zip(&inv_std).map(|(m, s)| m * s).collect()
+        } else {
+            Vec::new()
+        };
+        let center_shift = |x: &[f64], k: usize| -> f64 {
+            scaled_mean
+                .iter()
+                .zip(&x[k * d..(k + 1) * d])
+                .map(|(m, b)| m * b)
+                .sum()
+        };
+        if self.fit_intercept {
+            for k in 0..sets {
+                x0[sets * d + k] += center_shift(&x0, k);
+            }
+        }
         let mut cost = LogisticCost {
             data,
             args: LogisticArgs {
@@ -254,6 +292,7 @@ impl LogisticRegression {
                 params: Vec::new(),
                 sets,
                 fit_intercept: self.fit_intercept,
+                scaled_mean: scaled_mean.clone(),
             },
             weight_sum: summary.weight_sum,
             l2,
@@ -266,7 +305,13 @@ impl LogisticRegression {
             l1: if l1w > 0.0 { l1 } else { Vec::new() },
         };
         let result = minimize(&mut cost, x0, &config, progress)?;
-        let x = result.x;
+        let summary = TrainingSummary::from_result(&result);
+        let mut x = result.x;
+        if self.fit_intercept {
+            for k in 0..sets {
+                x[sets * d + k] -= center_shift(&x, k);
+            }
+        }
         let mut coefficient_matrix: Vec<Vec<f64>> = (0..sets)
             .map(|k| (0..d).map(|j| x[k * d + j] * inv_std[j]).collect())
             .collect();
@@ -295,10 +340,7 @@ impl LogisticRegression {
             num_classes,
             multinomial,
             params: self.clone(),
-            summary: TrainingSummary {
-                objective_history: result.objective_history,
-                iterations: result.iterations,
-            },
+            summary,
         })
     }
 }

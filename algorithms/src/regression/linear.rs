@@ -240,11 +240,7 @@ impl LinearRegression {
             };
             let result = minimize(&mut cost, vec![0.0; d], &config, progress)?;
             let coefficients = (0..d).map(|j| result.x[j] * y_std * inv_std[j]).collect();
-            let history = TrainingSummary {
-                objective_history: result.objective_history,
-                iterations: result.iterations,
-            };
-            (coefficients, history)
+            (coefficients, TrainingSummary::from_result(&result))
         };
         let intercept = if self.fit_intercept {
             y_mean
@@ -324,6 +320,8 @@ impl LinearRegression {
             let history = TrainingSummary {
                 objective_history: vec![0.0],
                 iterations: 1,
+                evaluations: 1,
+                stop_reason: None,
             };
             (solution.as_slice().to_vec(), history)
         } else {
@@ -333,11 +331,7 @@ impl LinearRegression {
             };
             let mut quadratic = Quadratic { a, b, l2 };
             let result = minimize(&mut quadratic, vec![0.0; d], &config, progress)?;
-            let history = TrainingSummary {
-                objective_history: result.objective_history,
-                iterations: result.iterations,
-            };
-            (result.x, history)
+            (result.x.clone(), TrainingSummary::from_result(&result))
         };
         let coefficients = (0..d).map(|j| beta[j] * y_std * inv_std[j]).collect();
         Ok((coefficients, history))
