@@ -485,3 +485,39 @@ fn a_peer_speaking_another_protocol_version_is_refused_naming_both() {
     let admin = cluster.context(&cluster.ca);
     assert!(admin.status().is_ok(), "the master keeps serving");
 }
+
+#[test]
+fn a_driver_cannot_act_for_another_members_application() {
+    let cluster = Cluster::start("app-owner", &["w1"]);
+    let etl = cluster.context(&cluster.issue("driver", "etl"));
+    etl.wait_for_workers(1, Duration::from_secs(20)).unwrap();
+    let app = etl.application_id().to_string();
+
+    // Another driver certificate tries to end etl's application.
+    let other = Credentials::load(&cluster.issue("driver", "other")).unwrap();
+    let answer = runtime().block_on(async {
+        let addr = cluster.master_addr.parse().unwrap();
+        let endpoint = client_endpoint(addr, &other, &TransportSettings::default()).unwrap();
+        let client = MasterClient::connect_addr(&endpoint, addr, PeerRole::Client, "other")
+            .await
+            .unwrap();
+        let end = MasterRequest::EndApplication {
+            app: app.clone(),
+            failed: true,
+        };
+        client.call(&end).await.unwrap()
+    });
+    match answer {
+        MasterResponse::Error { message } => assert!(
+            message.contains(&app) && message.contains("\"etl\"") && message.contains("\"other\""),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // etl's application still runs and computes.
+    let rows = etl
+        .generate("cinder.range", &range_args(), 2)
+        .and_then(|d| d.count())
+        .unwrap();
+    assert_eq!(rows, 10);
+}

@@ -7,6 +7,7 @@ pub mod client;
 pub mod daemon;
 pub mod history;
 pub mod membership;
+pub mod owners;
 pub mod service;
 
 pub use actor::{Master, MasterMsg};

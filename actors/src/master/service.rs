@@ -3,6 +3,7 @@
 use actix::Addr;
 
 use super::actor::{Master, MasterMsg};
+use super::owners::AppOwners;
 use crate::authz;
 use crate::scheduler::JobOutcome;
 use crate::transport::{Limits, PeerInfo, Service, StreamIo};
@@ -13,12 +14,17 @@ use tokio::sync::oneshot;
 pub struct MasterService {
     actor: Addr<Master>,
     limits: Limits,
+    owners: AppOwners,
 }
 
 impl MasterService {
     /// A service in front of `actor`, reporting `limits` in status answers.
     pub fn new(actor: Addr<Master>, limits: Limits) -> Self {
-        Self { actor, limits }
+        Self {
+            actor,
+            limits,
+            owners: AppOwners::default(),
+        }
     }
 }
 
@@ -70,9 +76,20 @@ impl Service for MasterService {
             let message = denied.to_string();
             return io.respond(&MasterResponse::Error { message }).await;
         }
+        if let Err(message) = self.owners.check(&peer.identity, &request) {
+            tracing::warn!(peer = %peer.remote, "refused: {message}");
+            return io.respond(&MasterResponse::Error { message }).await;
+        }
         if let MasterRequest::RunJob(spec) = request {
             return self.run_job(spec, io).await;
         }
+        let lifecycle = matches!(
+            request,
+            MasterRequest::RegisterApplication { .. }
+                | MasterRequest::EndApplication { .. }
+                | MasterRequest::KillApplication { .. }
+        )
+        .then(|| request.clone());
         let msg = MasterMsg::Request {
             peer: peer.clone(),
             request,
@@ -86,6 +103,9 @@ impl Service for MasterService {
             });
         if let MasterResponse::Status(status) = &mut response {
             status.limits = Some(self.limits.clone());
+        }
+        if let Some(request) = lifecycle {
+            self.owners.observe(&peer.identity, &request, &response);
         }
         io.respond(&response).await
     }
