@@ -72,12 +72,12 @@ impl Service for MasterService {
         io: &mut StreamIo,
     ) -> Result<(), FrameError> {
         if let Err(denied) = authz::authorize(&peer.identity, &authz::master_operation(&request)) {
-            tracing::warn!(peer = %peer.remote, "refused: {denied}");
             let message = denied.to_string();
+            authz::log_refusal(peer.remote, &message);
             return io.respond(&MasterResponse::Error { message }).await;
         }
         if let Err(message) = self.owners.check(&peer.identity, &request) {
-            tracing::warn!(peer = %peer.remote, "refused: {message}");
+            authz::log_refusal(peer.remote, &message);
             return io.respond(&MasterResponse::Error { message }).await;
         }
         if let MasterRequest::RunJob(spec) = request {
