@@ -505,7 +505,25 @@ fn a_driver_cannot_act_for_another_members_application() {
             app: app.clone(),
             failed: true,
         };
-        client.call(&end).await.unwrap()
+        let refused = client.call(&end).await.unwrap();
+        // ... nor may it run a job as etl's application.
+        let spec = JobSpec {
+            name: "count".into(),
+            target: 1,
+            lineage: Lineage::for_app(app.as_str()),
+            action: TaskAction::Count,
+            partitions: vec![],
+        };
+        let job = client.call(&MasterRequest::RunJob(spec)).await.unwrap();
+        match job {
+            MasterResponse::JobFailed(error) => assert!(
+                error.to_string().contains("permission denied")
+                    && error.to_string().contains("\"etl\""),
+                "{error}"
+            ),
+            other => panic!("expected a refused job, got {other:?}"),
+        }
+        refused
     });
     match answer {
         MasterResponse::Error { message } => assert!(

@@ -7,7 +7,6 @@ pub mod client;
 pub mod daemon;
 pub mod history;
 pub mod membership;
-pub mod owners;
 pub mod service;
 
 pub use actor::{Master, MasterMsg};

@@ -3,7 +3,6 @@
 use actix::Addr;
 
 use super::actor::{Master, MasterMsg};
-use super::owners::AppOwners;
 use crate::authz;
 use crate::scheduler::JobOutcome;
 use crate::transport::{Limits, PeerInfo, Service, StreamIo};
@@ -14,25 +13,30 @@ use tokio::sync::oneshot;
 pub struct MasterService {
     actor: Addr<Master>,
     limits: Limits,
-    owners: AppOwners,
 }
 
 impl MasterService {
     /// A service in front of `actor`, reporting `limits` in status answers.
     pub fn new(actor: Addr<Master>, limits: Limits) -> Self {
-        Self {
-            actor,
-            limits,
-            owners: AppOwners::default(),
-        }
+        Self { actor, limits }
     }
 }
 
 impl MasterService {
     /// Submits a job and answers when it ends: results as a body, or the typed failure.
-    async fn run_job(&self, spec: JobSpec, io: &mut StreamIo) -> Result<(), FrameError> {
+    async fn run_job(
+        &self,
+        peer: &PeerInfo,
+        spec: JobSpec,
+        io: &mut StreamIo,
+    ) -> Result<(), FrameError> {
         let (reply, outcome) = oneshot::channel();
-        if let Err(e) = self.actor.send(MasterMsg::SubmitJob { spec, reply }).await {
+        let peer = peer.clone();
+        if let Err(e) = self
+            .actor
+            .send(MasterMsg::SubmitJob { peer, spec, reply })
+            .await
+        {
             let message = format!("master actor unavailable: {e}");
             return io.respond(&MasterResponse::Error { message }).await;
         }
@@ -76,20 +80,9 @@ impl Service for MasterService {
             authz::log_refusal(peer.remote, &message);
             return io.respond(&MasterResponse::Error { message }).await;
         }
-        if let Err(message) = self.owners.check(&peer.identity, &request) {
-            authz::log_refusal(peer.remote, &message);
-            return io.respond(&MasterResponse::Error { message }).await;
-        }
         if let MasterRequest::RunJob(spec) = request {
-            return self.run_job(spec, io).await;
+            return self.run_job(peer, spec, io).await;
         }
-        let lifecycle = matches!(
-            request,
-            MasterRequest::RegisterApplication { .. }
-                | MasterRequest::EndApplication { .. }
-                | MasterRequest::KillApplication { .. }
-        )
-        .then(|| request.clone());
         let msg = MasterMsg::Request {
             peer: peer.clone(),
             request,
@@ -103,9 +96,6 @@ impl Service for MasterService {
             });
         if let MasterResponse::Status(status) = &mut response {
             status.limits = Some(self.limits.clone());
-        }
-        if let Some(request) = lifecycle {
-            self.owners.observe(&peer.identity, &request, &response);
         }
         io.respond(&response).await
     }
