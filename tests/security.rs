@@ -11,12 +11,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cinder::builtin::RangeArgs;
+use cinder::runtime::data::plan::Lineage;
 use cinder::runtime::master::MasterClient;
 use cinder::runtime::transport::credentials::SERVER_NAME;
 use cinder::runtime::transport::endpoint::client_endpoint;
 use cinder::runtime::transport::{Credentials, TransportError, TransportSettings};
 use cinder::runtime::wire::{
-    read_frame, write_frame, HelloReply, MasterRequest, MasterResponse, PeerRole, PROTOCOL_VERSION,
+    read_frame, write_frame, HelloReply, JobSpec, MasterRequest, MasterResponse, PeerRole,
+    TaskAction, PROTOCOL_VERSION,
 };
 use cinder::{Context, WorkerState};
 use common::*;
@@ -269,15 +271,39 @@ fn a_monitor_reads_status_but_cannot_submit_a_job() {
     assert_eq!(json["workers"][0]["id"], "w1");
     assert_eq!(json["limits"]["max_streams_per_connection"], 256);
 
-    // A monitor cannot even start an application (so it submits no job): a clear refusal.
+    // A monitor cannot start a driver (register an application) ...
     let err = Context::connect(&cluster.master_addr, &monitor)
         .err()
-        .expect("a monitor may not drive")
+        .expect("a monitor cannot act as a driver")
         .to_string();
     assert!(
         err.contains("role monitor") && err.contains("register or end applications"),
         "clear refusal: {err}"
     );
+    // ... nor submit a job directly.
+    let creds = Credentials::load(&monitor).unwrap();
+    let answer = runtime().block_on(async {
+        let addr = cluster.master_addr.parse().unwrap();
+        let endpoint = client_endpoint(addr, &creds, &TransportSettings::default()).unwrap();
+        let client = MasterClient::connect_addr(&endpoint, addr, PeerRole::Client, "mon")
+            .await
+            .unwrap();
+        let spec = JobSpec {
+            name: "count".into(),
+            target: 1,
+            lineage: Lineage::for_app("app-1-0001"),
+            action: TaskAction::Count,
+            partitions: vec![],
+        };
+        client.call(&MasterRequest::RunJob(spec)).await.unwrap()
+    });
+    match answer {
+        MasterResponse::Error { message } => assert!(
+            message.contains("role monitor") && message.contains("submit jobs"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     // A driver may.
     let driver = cluster.issue("driver", "etl");
     let cx = cluster.context(&driver);
@@ -458,4 +484,58 @@ fn a_peer_speaking_another_protocol_version_is_refused_naming_both() {
     }
     let admin = cluster.context(&cluster.ca);
     assert!(admin.status().is_ok(), "the master keeps serving");
+}
+
+#[test]
+fn a_driver_cannot_act_for_another_members_application() {
+    let cluster = Cluster::start("app-owner", &["w1"]);
+    let etl = cluster.context(&cluster.issue("driver", "etl"));
+    etl.wait_for_workers(1, Duration::from_secs(20)).unwrap();
+    let app = etl.application_id().to_string();
+
+    // Another driver certificate tries to end etl's application.
+    let other = Credentials::load(&cluster.issue("driver", "other")).unwrap();
+    let answer = runtime().block_on(async {
+        let addr = cluster.master_addr.parse().unwrap();
+        let endpoint = client_endpoint(addr, &other, &TransportSettings::default()).unwrap();
+        let client = MasterClient::connect_addr(&endpoint, addr, PeerRole::Client, "other")
+            .await
+            .unwrap();
+        let end = MasterRequest::EndApplication {
+            app: app.clone(),
+            failed: true,
+        };
+        let refused = client.call(&end).await.unwrap();
+        // ... nor may it run a job as etl's application.
+        let spec = JobSpec {
+            name: "count".into(),
+            target: 1,
+            lineage: Lineage::for_app(app.as_str()),
+            action: TaskAction::Count,
+            partitions: vec![],
+        };
+        let job = client.call(&MasterRequest::RunJob(spec)).await.unwrap();
+        match job {
+            MasterResponse::JobFailed(error) => assert!(
+                error.to_string().contains("permission denied")
+                    && error.to_string().contains("\"etl\""),
+                "{error}"
+            ),
+            other => panic!("expected a refused job, got {other:?}"),
+        }
+        refused
+    });
+    match answer {
+        MasterResponse::Error { message } => assert!(
+            message.contains(&app) && message.contains("\"etl\"") && message.contains("\"other\""),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // etl's application still runs and computes.
+    let rows = etl
+        .generate("cinder.range", &range_args(), 2)
+        .and_then(|d| d.count())
+        .unwrap();
+    assert_eq!(rows, 10);
 }

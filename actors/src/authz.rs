@@ -21,6 +21,7 @@
 
 use std::fmt;
 
+use crate::transport::limits::{RateLimitedLog, Refusal};
 use crate::transport::{Identity, Role};
 use crate::wire::{BlockId, MasterRequest, WorkerRequest};
 
@@ -92,6 +93,14 @@ pub struct Denied {
     pub operation: String,
     /// Why, when the role alone does not say it.
     pub detail: String,
+}
+
+/// Logs a refused request with the peer's address, at most 20 lines per second (with the
+/// number left out), so an authenticated peer cannot flood the log with refusals.
+pub fn log_refusal(peer: std::net::SocketAddr, message: &str) {
+    static LOG: std::sync::LazyLock<RateLimitedLog> =
+        std::sync::LazyLock::new(|| RateLimitedLog::new(std::time::Duration::from_secs(1), 20));
+    LOG.refused(Refusal::Identity, peer, &format!("refused: {message}"));
 }
 
 /// The operation a master request asks for.

@@ -48,6 +48,9 @@ pub enum MasterMsg {
     CheckHeartbeats,
     /// Run a job; `reply` gets its outcome when it ends.
     SubmitJob {
+        /// Who submitted it (only the member that registered the job's application, or an
+        /// admin, may).
+        peer: PeerInfo,
         /// The job.
         spec: JobSpec,
         /// Where the outcome goes.
@@ -728,14 +731,20 @@ impl Handler<MasterMsg> for Master {
                 self.check_timers();
                 MasterResponse::Ack
             }
-            MasterMsg::SubmitJob { spec, reply } => {
+            MasterMsg::SubmitJob { peer, spec, reply } => {
                 let job_id = self.next_job_id;
                 self.next_job_id += 1;
                 let app = spec.lineage.app.clone();
                 info!(job = job_id, name = %spec.name, %app, dataset = spec.target, "job submitted");
                 self.history.job_submitted(now, job_id, &spec.name, &app);
                 self.waiters.insert(job_id, (spec.name.clone(), reply));
-                let refused = self.refusal(&spec).map(|cause| {
+                let not_owner = self.not_owner(&peer, &spec.lineage.app).map(|message| {
+                    warn!(peer = %peer.remote, "refused: {message}");
+                    TaskError::Cancelled {
+                        reason: format!("permission denied: {message}"),
+                    }
+                });
+                let refused = not_owner.or_else(|| self.refusal(&spec)).map(|cause| {
                     JobOutcome::Failed(JobError {
                         job_id,
                         dataset: spec.target,

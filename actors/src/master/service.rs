@@ -24,9 +24,19 @@ impl MasterService {
 
 impl MasterService {
     /// Submits a job and answers when it ends: results as a body, or the typed failure.
-    async fn run_job(&self, spec: JobSpec, io: &mut StreamIo) -> Result<(), FrameError> {
+    async fn run_job(
+        &self,
+        peer: &PeerInfo,
+        spec: JobSpec,
+        io: &mut StreamIo,
+    ) -> Result<(), FrameError> {
         let (reply, outcome) = oneshot::channel();
-        if let Err(e) = self.actor.send(MasterMsg::SubmitJob { spec, reply }).await {
+        let peer = peer.clone();
+        if let Err(e) = self
+            .actor
+            .send(MasterMsg::SubmitJob { peer, spec, reply })
+            .await
+        {
             let message = format!("master actor unavailable: {e}");
             return io.respond(&MasterResponse::Error { message }).await;
         }
@@ -66,12 +76,12 @@ impl Service for MasterService {
         io: &mut StreamIo,
     ) -> Result<(), FrameError> {
         if let Err(denied) = authz::authorize(&peer.identity, &authz::master_operation(&request)) {
-            tracing::warn!(peer = %peer.remote, "refused: {denied}");
             let message = denied.to_string();
+            authz::log_refusal(peer.remote, &message);
             return io.respond(&MasterResponse::Error { message }).await;
         }
         if let MasterRequest::RunJob(spec) = request {
-            return self.run_job(spec, io).await;
+            return self.run_job(peer, spec, io).await;
         }
         let msg = MasterMsg::Request {
             peer: peer.clone(),

@@ -16,8 +16,8 @@
 //! | `hello_timeout_ms` | 5 000 | the connection is closed |
 //!
 //! Unvalidated client addresses get a QUIC retry first (no state is kept for them), so spoofed or
-//! abandoned handshakes cost a stateless packet each. Every refusal is logged, at most once per
-//! second per kind with the number of refusals suppressed in between.
+//! abandoned handshakes cost a stateless packet each. Every refusal is logged, at most 5 lines
+//! per second per kind, with the number of refusals left out in between.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -122,38 +122,56 @@ impl Refusal {
     }
 }
 
-/// A log that writes at most one line per kind per second, counting what it left out.
+/// A log that writes at most `burst` lines per kind per period, counting what it left out.
 #[derive(Debug)]
 pub struct RateLimitedLog {
     period: Duration,
-    state: Mutex<[(Option<Instant>, u64); REFUSAL_KINDS]>,
+    burst: u32,
+    state: Mutex<[Window; REFUSAL_KINDS]>,
     total: [AtomicU64; REFUSAL_KINDS],
 }
 
+/// One kind's current period: when it started, lines written in it, refusals left out since the
+/// last line.
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    start: Option<Instant>,
+    written: u32,
+    skipped: u64,
+}
+
 impl RateLimitedLog {
-    /// A log allowing one line per kind per `period`.
-    pub fn new(period: Duration) -> Self {
+    /// A log allowing `burst` lines per kind per `period`.
+    pub fn new(period: Duration, burst: u32) -> Self {
         Self {
             period,
-            state: Mutex::new([(None, 0); REFUSAL_KINDS]),
+            burst: burst.max(1),
+            state: Mutex::new([Window::default(); REFUSAL_KINDS]),
             total: Default::default(),
         }
     }
 
-    /// Records one refusal of `kind` from `peer`; logs it unless a line of the same kind was
-    /// written less than a period ago. Returns true when a line was written.
+    /// Records one refusal of `kind` from `peer`; logs it unless `burst` lines of the same kind
+    /// were written in the current period. Returns true when a line was written.
     pub fn refused(&self, kind: Refusal, peer: SocketAddr, message: &str) -> bool {
         self.total[kind.index()].fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let suppressed = {
             let mut state = self.state.lock().expect("refusal log lock");
-            let (last, skipped) = &mut state[kind.index()];
-            if last.is_some_and(|t| now.duration_since(t) < self.period) {
-                *skipped += 1;
+            let window = &mut state[kind.index()];
+            if window
+                .start
+                .is_none_or(|t| now.duration_since(t) >= self.period)
+            {
+                window.start = Some(now);
+                window.written = 0;
+            }
+            if window.written >= self.burst {
+                window.skipped += 1;
                 return false;
             }
-            *last = Some(now);
-            std::mem::take(skipped)
+            window.written += 1;
+            std::mem::take(&mut window.skipped)
         };
         if suppressed > 0 {
             warn!(%peer, "{message} ({suppressed} similar refusals not logged)");
@@ -192,7 +210,7 @@ impl Gate {
             streams: permits(limits.max_streams_total),
             frames: ByteBudget::new(limits.frame_budget_bytes),
             bodies: ByteBudget::new(limits.body_budget_bytes),
-            log: RateLimitedLog::new(Duration::from_secs(1)),
+            log: RateLimitedLog::new(Duration::from_secs(1), 5),
             members: super::crl::Members::default(),
             limits,
         }
@@ -277,14 +295,15 @@ mod tests {
 
     #[test]
     fn refusal_log_is_rate_limited_per_kind() {
-        let log = RateLimitedLog::new(Duration::from_secs(3600));
+        let log = RateLimitedLog::new(Duration::from_secs(3600), 2);
         let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert!(log.refused(Refusal::Handshake, peer, "a"));
         assert!(log.refused(Refusal::Handshake, peer, "a"));
         for _ in 0..1000 {
             assert!(!log.refused(Refusal::Handshake, peer, "a"));
         }
         assert!(log.refused(Refusal::Connections, peer, "b"));
-        assert_eq!(log.count(Refusal::Handshake), 1001);
+        assert_eq!(log.count(Refusal::Handshake), 1002);
     }
 
     #[test]

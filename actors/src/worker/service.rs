@@ -135,7 +135,7 @@ impl Service for WorkerService {
         io: &mut StreamIo,
     ) -> Result<(), FrameError> {
         if let Err(denied) = authz::authorize(&peer.identity, &authz::worker_operation(&request)) {
-            tracing::warn!(peer = %peer.remote, "refused: {denied}");
+            authz::log_refusal(peer.remote, &denied.to_string());
             return io.respond(&error(denied)).await;
         }
         if let Some(message) = refusal(peer, &request) {
