@@ -538,4 +538,45 @@ fn a_driver_cannot_act_for_another_members_application() {
         .and_then(|d| d.count())
         .unwrap();
     assert_eq!(rows, 10);
+
+    // Nor may it read etl's blocks on a worker by naming etl's application in its hello: the
+    // worker confirms the claim with the master.
+    let block = etl.block_id("secret");
+    etl.put_block("w1", &block, bytes::Bytes::from_static(b"etl's"))
+        .unwrap();
+    let worker_addr = etl.status().unwrap().workers[0].address.clone();
+    let read = |creds: &Credentials, name: &str| {
+        runtime().block_on(async {
+            let addr = worker_addr.parse().unwrap();
+            let endpoint = client_endpoint(addr, creds, &TransportSettings::default()).unwrap();
+            let conn = cinder::runtime::transport::PeerConn::connect_as(
+                &endpoint,
+                addr,
+                PeerRole::Client,
+                name,
+                Some(app.as_str()),
+            )
+            .await
+            .unwrap();
+            let request = cinder::runtime::wire::WorkerRequest::GetBlock {
+                block_id: block.clone(),
+            };
+            conn.request::<_, cinder::runtime::wire::WorkerResponse>(&request)
+                .await
+                .unwrap()
+        })
+    };
+    match read(&other, "other") {
+        cinder::runtime::wire::WorkerResponse::Error { message } => assert!(
+            message.contains("does not belong to member \"other\"") && message.contains("etl"),
+            "{message}"
+        ),
+        answer => panic!("expected a refusal, got {answer:?}"),
+    }
+    // The owner's own certificate, naming its application, is served.
+    let etl_creds = Credentials::load(&cluster.dir.join("driver-etl")).unwrap();
+    assert!(matches!(
+        read(&etl_creds, "etl"),
+        cinder::runtime::wire::WorkerResponse::Block { .. }
+    ));
 }

@@ -111,7 +111,9 @@ pub fn master_operation(request: &MasterRequest) -> Operation {
         | MasterRequest::BlockUpdate { worker_id, .. } => Operation::ActAsWorker {
             worker_id: worker_id.clone(),
         },
-        MasterRequest::LocateBlock { .. } => Operation::LocateBlocks,
+        MasterRequest::LocateBlock { .. } | MasterRequest::ApplicationOwner { .. } => {
+            Operation::LocateBlocks
+        }
         MasterRequest::Status => Operation::ReadStatus,
         MasterRequest::RunJob(_) => Operation::SubmitJob,
         MasterRequest::Unpersist { .. } => Operation::Unpersist,

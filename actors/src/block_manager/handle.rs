@@ -54,6 +54,11 @@ pub struct BlockManagerHandle {
 }
 
 impl BlockManagerHandle {
+    /// The master this worker is registered with, while it is.
+    pub fn master(&self) -> Option<MasterClient> {
+        self.link.get().map(|(client, _)| client)
+    }
+
     /// Starts `manager` on the current arbiter and returns a handle over it, reporting to the
     /// master through `link` and reaching peers through `peers`.
     pub fn start(

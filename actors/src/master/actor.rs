@@ -308,6 +308,9 @@ impl Master {
                 }
                 outcome_response(outcome)
             }
+            MasterRequest::ApplicationOwner { app } => MasterResponse::Owner {
+                member: self.apps.owner(&app).map(str::to_string),
+            },
             MasterRequest::LocateBlock { block_id } => MasterResponse::Locations {
                 holders: self.membership.locate(&block_id),
             },

@@ -167,6 +167,12 @@ pub enum MasterRequest {
         /// The application.
         app: String,
     },
+    /// Which member owns a running application (a worker confirms a driver's claim before
+    /// serving its blocks).
+    ApplicationOwner {
+        /// The application.
+        app: String,
+    },
 }
 
 /// The master's answers.
@@ -222,6 +228,11 @@ pub enum MasterResponse {
         app: String,
         /// The driver must renew its lease more often than this (`--app-timeout`).
         lease_timeout_ms: u64,
+    },
+    /// The member that registered a running application (`None`: not running).
+    Owner {
+        /// The certificate name of the owner.
+        member: Option<String>,
     },
     /// The application is not running (ended, killed, or lost its lease).
     ApplicationGone {
@@ -624,6 +635,7 @@ impl RequestKind for MasterRequest {
             Self::RenewLease { .. } => "RenewLease",
             Self::EndApplication { .. } => "EndApplication",
             Self::KillApplication { .. } => "KillApplication",
+            Self::ApplicationOwner { .. } => "ApplicationOwner",
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct WorkerService {
     worker: Addr<Worker>,
     blocks: BlockManagerHandle,
     executor: Executor,
+    /// Connections of `driver` members whose application the master confirmed they own.
+    confirmed: std::sync::Mutex<std::collections::HashSet<u64>>,
 }
 
 impl WorkerService {
@@ -29,6 +31,52 @@ impl WorkerService {
             worker,
             executor: Executor::new(blocks.clone()),
             blocks,
+            confirmed: std::sync::Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+
+    /// A `driver` member names its application in its hello; before its first block request
+    /// the master confirms that member registered that application (once per connection), so
+    /// a driver cannot reach another application's blocks by naming it.
+    async fn unconfirmed_claim(&self, peer: &PeerInfo) -> Option<String> {
+        if peer.identity.role != Role::Driver {
+            return None;
+        }
+        let app = peer.application.as_deref()?;
+        if self
+            .confirmed
+            .lock()
+            .expect("confirmed")
+            .contains(&peer.conn_id)
+        {
+            return None;
+        }
+        let Some(master) = self.blocks.master() else {
+            return Some("this worker is not registered with a master: retry".into());
+        };
+        let request = crate::wire::MasterRequest::ApplicationOwner {
+            app: app.to_string(),
+        };
+        match master.call(&request).await {
+            Ok(crate::wire::MasterResponse::Owner {
+                member: Some(owner),
+            }) if owner == peer.identity.name => {
+                let mut confirmed = self.confirmed.lock().expect("confirmed");
+                if confirmed.len() >= 4096 {
+                    confirmed.clear();
+                }
+                confirmed.insert(peer.conn_id);
+                None
+            }
+            Ok(crate::wire::MasterResponse::Owner { member }) => Some(format!(
+                "application {app} does not belong to member {:?} (owner: {})",
+                peer.identity.name,
+                member.as_deref().unwrap_or("none: not running")
+            )),
+            Ok(other) => Some(format!("unexpected answer from the master: {other:?}")),
+            Err(e) => Some(format!(
+                "cannot confirm application {app} with the master: {e}"
+            )),
         }
     }
 }
@@ -137,6 +185,13 @@ impl Service for WorkerService {
         if let Err(denied) = authz::authorize(&peer.identity, &authz::worker_operation(&request)) {
             authz::log_refusal(peer.remote, &denied.to_string());
             return io.respond(&error(denied)).await;
+        }
+        let touches_blocks = !matches!(request, WorkerRequest::Ping);
+        if touches_blocks {
+            if let Some(message) = self.unconfirmed_claim(peer).await {
+                warn!(peer = %peer.remote, name = %peer.name, "refused: {message}");
+                return io.respond(&WorkerResponse::Error { message }).await;
+            }
         }
         if let Some(message) = refusal(peer, &request) {
             warn!(peer = %peer.remote, name = %peer.name, "refused: {message}");
