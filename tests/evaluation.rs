@@ -314,3 +314,81 @@ fn recommendations_are_the_users_best_predicted_items() {
         assert!((rating - score).abs() < 1e-9, "{rating} vs {score}");
     }
 }
+
+/// Spark's evaluators on the same data and parameters (`tools/spark_reference.py`, cases
+/// `eval_*`): the `training_metrics` agree.
+#[test]
+fn training_metrics_agree_with_sparks_evaluators() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/spark_reference.json"
+    ))
+    .unwrap();
+    let spark: Value = serde_json::from_str(&text).unwrap();
+    let data = |f: &str| format!("{}/data/{f}", env!("CARGO_MANIFEST_DIR"));
+    let converged = ["--max-iter", "1000", "--tol", "1e-12", "--json"];
+    let cases: [(&str, Vec<String>); 4] = [
+        (
+            "eval_logistic_binomial",
+            vec!["logistic-regression", "--reg-param", "0.01"]
+                .into_iter()
+                .map(String::from)
+                .chain(["--data".into(), data("sample_libsvm_data.txt")])
+                .collect(),
+        ),
+        (
+            "eval_logistic_multinomial",
+            vec![
+                "logistic-regression",
+                "--reg-param",
+                "0.01",
+                "--family",
+                "multinomial",
+            ]
+            .into_iter()
+            .map(String::from)
+            .chain([
+                "--data".into(),
+                data("sample_multiclass_classification_data.txt"),
+            ])
+            .collect(),
+        ),
+        (
+            "eval_linear",
+            vec!["linear-regression", "--reg-param", "0.3"]
+                .into_iter()
+                .map(String::from)
+                .chain(["--data".into(), data("sample_linear_regression_data.txt")])
+                .collect(),
+        ),
+        (
+            "eval_kmeans",
+            vec!["kmeans", "--k", "2", "--seed", "1"]
+                .into_iter()
+                .map(String::from)
+                .chain(["--data".into(), data("sample_kmeans_data.txt")])
+                .collect(),
+        ),
+    ];
+    for (case, args) in cases {
+        let mut all: Vec<&str> = vec!["train"];
+        all.extend(args.iter().map(String::as_str));
+        if case == "eval_kmeans" {
+            all.push("--json");
+        } else {
+            all.extend(converged);
+        }
+        let json = train_json(&all);
+        let ours = &json["training_metrics"];
+        let theirs = spark[case]["metrics"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{case} missing from spark_reference.json"));
+        for (metric, value) in theirs {
+            let (a, b) = (ours[metric].as_f64().unwrap(), value.as_f64().unwrap());
+            assert!(
+                (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                "{case} {metric}: cinder {a}, spark {b}"
+            );
+        }
+    }
+}

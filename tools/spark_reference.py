@@ -21,7 +21,8 @@ from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.regression import LinearRegression
 from pyspark.ml.clustering import KMeans
 from pyspark.ml.recommendation import ALS
-from pyspark.ml.evaluation import RegressionEvaluator
+from pyspark.ml.evaluation import (BinaryClassificationEvaluator, ClusteringEvaluator,
+                                   MulticlassClassificationEvaluator, RegressionEvaluator)
 from pyspark.sql import Row
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -251,6 +252,15 @@ def main():
         print(json.dumps({name: {k: case[k] for k in keys} for name, case in out.items()}))
         spark.stop()
         return
+    if "--evaluators-only" in sys.argv[1:]:
+        # Only the evaluator cases, merged into the existing file.
+        with open(OUT) as f:
+            out = json.load(f)
+        spark = session()
+        evaluator_cases(spark, out)
+        write(out)
+        spark.stop()
+        return
     if "--hard-only" in sys.argv[1:]:
         # Only the generated problems not recorded yet (or recorded with other parameters),
         # merged into the existing file.
@@ -340,6 +350,40 @@ def main():
 
     hard_cases(spark, out, checkpoint=write)
     spark.stop()
+
+
+def evaluator_cases(spark, out):
+    """Spark's evaluators on models fitted with the parameters `cinder train` is run with in
+    tests/evaluation.rs, evaluated on their training data: the `training_metrics` contract."""
+    binary = spark.read.format("libsvm").load(os.path.join(DATA, "sample_libsvm_data.txt"))
+    model = LogisticRegression(family="binomial", regParam=0.01, **CONVERGED).fit(binary)
+    scored = model.transform(binary)
+    metrics = {m: BinaryClassificationEvaluator(metricName=m).evaluate(scored)
+               for m in ("areaUnderROC", "areaUnderPR")}
+    metrics.update({m: MulticlassClassificationEvaluator(metricName=m).evaluate(scored)
+                    for m in ("accuracy", "f1", "weightedPrecision", "weightedRecall",
+                              "logLoss")})
+    out["eval_logistic_binomial"] = dict(params=dict(regParam=0.01), metrics=metrics)
+
+    multi = spark.read.format("libsvm").load(
+        os.path.join(DATA, "sample_multiclass_classification_data.txt"))
+    model = LogisticRegression(family="multinomial", regParam=0.01, **CONVERGED).fit(multi)
+    scored = model.transform(multi)
+    out["eval_logistic_multinomial"] = dict(params=dict(regParam=0.01), metrics={
+        m: MulticlassClassificationEvaluator(metricName=m).evaluate(scored)
+        for m in ("accuracy", "f1", "weightedPrecision", "weightedRecall", "logLoss")})
+
+    linear = spark.read.format("libsvm").load(
+        os.path.join(DATA, "sample_linear_regression_data.txt"))
+    model = LinearRegression(regParam=0.3, **CONVERGED).fit(linear)
+    scored = model.transform(linear)
+    out["eval_linear"] = dict(params=dict(regParam=0.3), metrics={
+        m: RegressionEvaluator(metricName=m).evaluate(scored) for m in ("rmse", "mse", "mae", "r2")})
+
+    points = spark.read.format("libsvm").load(os.path.join(DATA, "sample_kmeans_data.txt"))
+    model = KMeans(k=2, seed=1, maxIter=100, tol=1e-12).fit(points)
+    out["eval_kmeans"] = dict(params=dict(k=2, seed=1), metrics={
+        "silhouette": ClusteringEvaluator().evaluate(model.transform(points))})
 
 
 def session():
