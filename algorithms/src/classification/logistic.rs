@@ -353,6 +353,7 @@ impl LogisticRegressionModel {
         let meta = serde_json::json!({
             "estimator": self.params,
             "num_classes": self.num_classes,
+            "num_features": self.coefficient_matrix.first().map_or(0, Vec::len),
             "multinomial": self.multinomial,
             "summary": self.summary,
         });

@@ -321,7 +321,12 @@ impl KMeans {
 impl KMeansModel {
     /// Saves the model to a new directory (see [`crate::persistence`]).
     pub fn save(&self, dir: &std::path::Path) -> Result<(), MlError> {
-        let meta = serde_json::json!({ "estimator": self.params, "cost": self.cost, "iterations": self.iterations });
+        let meta = serde_json::json!({
+            "estimator": self.params,
+            "cost": self.cost,
+            "iterations": self.iterations,
+            "num_features": self.centers.first().map_or(0, Vec::len),
+        });
         crate::persistence::save(dir, "kmeans", &meta, &self.centers)
     }
 

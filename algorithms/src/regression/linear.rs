@@ -365,6 +365,7 @@ impl LinearRegressionModel {
         let meta = serde_json::json!({
             "estimator": self.params,
             "summary": self.summary,
+            "num_features": self.coefficients.len(),
             "rmse": self.rmse,
             "r2": self.r2,
         });
