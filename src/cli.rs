@@ -301,4 +301,20 @@ pub enum DaemonCommand {
     Master(MasterArgs),
     /// A worker.
     Worker(WorkerArgs),
+    /// The watcher a worker starts (reports the worker's exit at once).
+    Watcher(WatcherArgs),
+}
+
+/// The watcher of one worker process (started by the worker itself; see `crate::watcher`).
+#[derive(Debug, Clone, Args)]
+pub struct WatcherArgs {
+    /// The master's address.
+    #[arg(long, value_name = "ADDR")]
+    pub master: String,
+    /// The worker's credentials directory.
+    #[arg(long, value_name = "DIR")]
+    pub cluster: PathBuf,
+    /// The watched worker's process id.
+    #[arg(long, value_name = "PID")]
+    pub worker_pid: u32,
 }

@@ -30,7 +30,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(CertCommand::Issue(args)) => cert_issue(&args),
         Command::Cert(CertCommand::Revoke(args)) => cert_revoke(&args),
         Command::Master(args) => Ok(cinder::daemon::run_master(&args)?),
-        Command::Worker(args) => Ok(cinder::daemon::run_worker(&args)?),
+        Command::Worker(args) => Ok(cinder::daemon::run_worker_with_watcher(
+            &args,
+            &cli.log_level,
+        )?),
         Command::Status(args) => status(&args),
         Command::Top(args) => cinder::top::run(&args.cluster.cluster, &args.master),
         Command::Local(args) => local(&args, &cli.log_level),

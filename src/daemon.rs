@@ -13,7 +13,7 @@ use cinder_actors::master::{start_master, MasterConfig};
 use cinder_actors::transport::{Credentials, Role};
 use cinder_actors::worker::{start_worker, SessionEnd, WorkerConfig};
 use clap::Parser;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::cli::{DaemonCli, DaemonCommand, MasterArgs, WorkerArgs};
 use crate::{Error, Result};
@@ -36,7 +36,8 @@ pub fn maybe_run_daemon() {
     crate::logging::init_logging(&cli.log_level);
     let result = match &cli.daemon {
         DaemonCommand::Master(args) => run_master(args),
-        DaemonCommand::Worker(args) => run_worker(args),
+        DaemonCommand::Worker(args) => run_worker_with_watcher(args, &cli.log_level),
+        DaemonCommand::Watcher(args) => crate::watcher::run_watcher(args),
     };
     let code = match result {
         Ok(()) => 0,
@@ -116,6 +117,19 @@ pub fn run_master(args: &MasterArgs) -> Result<()> {
     })
 }
 
+/// Starts the worker's watcher (which reports the worker's exit to the master at once), then
+/// runs the worker. Without a watcher (it could not start) heartbeats still detect the exit.
+pub fn run_worker_with_watcher(args: &WorkerArgs, log_level: &str) -> Result<()> {
+    match crate::watcher::spawn(&args.master, &args.cluster.cluster, log_level) {
+        Ok(pid) => {
+            info!(watcher_pid = pid, "watcher started");
+            cinder_actors::worker::session::set_watcher_pid(pid);
+        }
+        Err(e) => warn!("no watcher (the heartbeat timeout will detect this worker's exit): {e}"),
+    }
+    run_worker(args)
+}
+
 /// Runs a worker until SIGINT or SIGTERM (or until a newer incarnation supersedes it).
 pub fn run_worker(args: &WorkerArgs) -> Result<()> {
     watch_parent();
@@ -144,6 +158,7 @@ pub fn run_worker(args: &WorkerArgs) -> Result<()> {
     exit_on_actor_panic();
     actix_system().block_on(async move {
         let mut worker = start_worker(config, creds).await?;
+        crate::watcher::announce(&worker.worker_id);
         info!(id = %worker.worker_id, addr = %worker.addr, advertised = %worker.advertised, "worker listening");
         if let Some(file) = &addr_file {
             write_addr_file(file, &worker.advertised.to_string())?;

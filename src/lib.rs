@@ -23,6 +23,7 @@ pub mod size;
 pub mod sources;
 pub mod status;
 pub mod top;
+pub mod watcher;
 
 pub use cinder_actors as runtime;
 pub use cinder_actors::data::aggregate::Aggregator;

@@ -1,10 +1,12 @@
-//! Membership over real processes: registration, loss on SIGKILL within the heartbeat timeout,
-//! loss at once on a clean shutdown, and re-registration of a restarted worker.
+//! Membership over real processes: registration, a SIGKILLed worker reported at once by its
+//! watcher, a hung (SIGSTOPped) worker lost after the heartbeat timeout, loss at once on a
+//! clean shutdown, and re-registration of a restarted worker.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use cinder::builtin::{ColumnSums, RangeArgs, SumF64};
 use cinder::WorkerState;
 use common::*;
 
@@ -47,10 +49,15 @@ fn workers_register_with_their_resources() {
 }
 
 #[test]
-fn sigkilled_worker_is_lost_within_timeout_and_comes_back_on_restart() {
-    let mut cx = local_context("sigkill", 2);
+fn hung_worker_is_lost_within_timeout_and_comes_back_on_restart() {
+    let mut cx = local_context("sigstop", 2);
+    // A hung process (SIGSTOP): its watcher sees nothing, heartbeats are the detector.
+    let pid = cx.local_cluster().unwrap().workers()[0].pid().unwrap();
     let killed_at = Instant::now();
-    cx.local_cluster_mut().unwrap().kill_worker(0).unwrap();
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGSTOP);
+    }
     cx.wait_for_status("worker-1 lost", Duration::from_secs(10), |s| {
         s.workers
             .iter()
@@ -126,4 +133,56 @@ fn clean_shutdown_is_detected_at_once_by_the_closed_connection() {
     );
     let log = read(&cx.local_cluster().unwrap().log_dir().join("master.log"));
     assert!(log.contains("worker lost: connection closed"), "{log}");
+}
+
+#[test]
+fn a_sigkilled_worker_is_reported_by_its_watcher_at_once_and_the_job_is_unchanged() {
+    // Heartbeats could not detect it in this test: the timeout is a minute.
+    let builder = local_builder("watcher", 3).heartbeat_ms(200, 60_000);
+    let mut cx = cinder::Context::local_with(builder).unwrap();
+    let status = cx.status().unwrap();
+    let watcher = status.workers[0]
+        .watcher_pid
+        .expect("the worker reports its watcher");
+    assert!(process_alive(watcher));
+    let args = RangeArgs {
+        rows_per_partition: 20_000,
+        columns: 3,
+        seed: 3,
+    };
+    let cached = cx.generate("cinder.range", &args, 12).unwrap().cache();
+    let expected: ColumnSums = cached.aggregate::<SumF64>(&()).unwrap();
+    let slow = cached.map_batches("cinder.delay", &150u64).unwrap();
+    let job = std::thread::spawn(move || slow.aggregate::<SumF64>(&()));
+    // The kill lands while worker-1 runs a task of the job.
+    cx.wait_for_status("worker-1 to run a task", Duration::from_secs(10), |s| {
+        s.workers[0].tasks_running > 0
+    })
+    .unwrap();
+    let killed_at = Instant::now();
+    cx.local_cluster_mut().unwrap().kill_worker(0).unwrap();
+    cx.wait_for_status("worker-1 lost", Duration::from_secs(10), |s| {
+        s.workers[0].state == WorkerState::Lost
+    })
+    .unwrap();
+    let detection = killed_at.elapsed();
+    assert!(
+        detection < Duration::from_secs(5),
+        "reported by the watcher, not the minute-long heartbeat timeout: {detection:?}"
+    );
+    let got = job.join().unwrap().expect("the job survives the kill");
+    assert_eq!(got, expected, "bit-identical to the fault-free result");
+    let events = cx.status().unwrap().events;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.worker.as_deref() == Some("worker-1")
+                && e.message.contains("exited (reported by its watcher)")),
+        "{events:?}"
+    );
+    wait_for(
+        "the watcher to exit after reporting",
+        Duration::from_secs(5),
+        || (!process_alive(watcher)).then_some(()),
+    );
 }

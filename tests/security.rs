@@ -345,6 +345,7 @@ fn a_worker_certificate_cannot_register_as_another_id() {
                 memory_budget_bytes: 1 << 40,
                 pid: 1,
                 blocks: vec![],
+                watcher_pid: None,
             })
             .await
             .unwrap()

@@ -272,6 +272,7 @@ fn a_refused_task_delivery_fails_the_job_at_once_as_refused() {
             memory_budget_bytes: 1 << 20,
             pid: std::process::id(),
             blocks: Vec::new(),
+            watcher_pid: None,
         };
         let answer: MasterResponse = conn.request(&register).await.unwrap();
         let MasterResponse::Registered { incarnation, .. } = answer else {

@@ -107,6 +107,7 @@ pub fn log_refusal(peer: std::net::SocketAddr, message: &str) {
 pub fn master_operation(request: &MasterRequest) -> Operation {
     match request {
         MasterRequest::RegisterWorker { worker_id, .. }
+        | MasterRequest::WorkerExited { worker_id, .. }
         | MasterRequest::Heartbeat { worker_id, .. }
         | MasterRequest::BlockUpdate { worker_id, .. } => Operation::ActAsWorker {
             worker_id: worker_id.clone(),

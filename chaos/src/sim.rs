@@ -137,6 +137,7 @@ fn registration(id: &str) -> Registration {
         memory_budget_bytes: 1 << 20,
         pid: 1,
         blocks: Vec::new(),
+        watcher_pid: None,
     }
 }
 

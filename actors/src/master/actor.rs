@@ -198,6 +198,7 @@ impl Master {
                 memory_budget_bytes,
                 pid,
                 blocks,
+                watcher_pid,
             } => {
                 // Blocks of applications that are not running (ended while the worker was
                 // away, or issued by an earlier master) can never be read again: drop them.
@@ -220,6 +221,7 @@ impl Master {
                     memory_budget_bytes,
                     pid,
                     blocks,
+                    watcher_pid,
                 };
                 // A live incarnation re-registering means its old process is gone (killed and
                 // restarted faster than the heartbeat timeout): it is lost now, so its running
@@ -307,6 +309,15 @@ impl Master {
                         .partition_recomputed(now, job, Some(&worker_id), message);
                 }
                 outcome_response(outcome)
+            }
+            MasterRequest::WorkerExited { worker_id, pid } => {
+                // Only the process that registered last counts: a report about an older
+                // process of a restarted worker is stale.
+                if self.membership.process_exited(&worker_id, pid) {
+                    let why = format!("its process {pid} exited (reported by its watcher)");
+                    self.workers_lost(vec![worker_id], &why);
+                }
+                MasterResponse::Ack
             }
             MasterRequest::ApplicationOwner { app } => MasterResponse::Owner {
                 member: self.apps.owner(&app).map(str::to_string),

@@ -20,6 +20,8 @@ pub struct Registration {
     pub pid: u32,
     /// Blocks it still holds.
     pub blocks: Vec<(BlockId, u64)>,
+    /// Its watcher's process id.
+    pub watcher_pid: Option<u32>,
 }
 
 /// The master's verdict on a message from a worker incarnation.
@@ -123,6 +125,14 @@ impl Membership {
                 (b, holders.into_keys().collect())
             })
             .collect()
+    }
+
+    /// The process id of an alive worker.
+    pub fn alive_pid(&self, id: &str) -> Option<u32> {
+        self.workers
+            .get(id)
+            .filter(|w| w.state == WorkerState::Alive)
+            .map(|w| w.reg.pid)
     }
 
     /// Blocks held on alive workers per application: `app -> (blocks, bytes of every copy)`.
@@ -260,6 +270,17 @@ impl Membership {
         ids
     }
 
+    /// Declares the process `pid` of worker `id` gone (its watcher saw it exit); true when it
+    /// was the alive incarnation, which is now lost. A report about an older process of the
+    /// id changes nothing.
+    pub fn process_exited(&mut self, id: &str, pid: u32) -> bool {
+        if self.alive_pid(id) != Some(pid) {
+            return false;
+        }
+        self.mark_lost(id);
+        true
+    }
+
     fn mark_lost(&mut self, id: &str) {
         if let Some(entry) = self.workers.get_mut(id) {
             entry.state = WorkerState::Lost;
@@ -339,6 +360,7 @@ impl Membership {
                 last_heartbeat_ms: now_ms.saturating_sub(w.last_seen_ms),
                 pid: w.reg.pid,
                 tasks_running: 0,
+                watcher_pid: w.reg.watcher_pid,
             })
             .collect()
     }
@@ -361,7 +383,20 @@ mod tests {
             memory_budget_bytes: 1 << 20,
             pid: 1,
             blocks: blocks.iter().map(|(b, s)| (BlockId::new(*b), *s)).collect(),
+            watcher_pid: None,
         }
+    }
+
+    #[test]
+    fn a_watcher_report_loses_only_the_process_it_names() {
+        let mut m = Membership::new(5_000);
+        m.register(0, 1, reg("a", &[("rdd_x_1_0", 8)]));
+        assert!(!m.process_exited("a", 999), "another process");
+        assert!(m.alive().contains("a"));
+        assert!(m.process_exited("a", 1));
+        assert!(!m.alive().contains("a"));
+        assert!(m.locate(&BlockId::new("rdd_x_1_0")).is_empty());
+        assert!(!m.process_exited("a", 1), "already lost");
     }
 
     #[test]

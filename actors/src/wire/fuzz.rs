@@ -30,6 +30,7 @@ fn seeds() -> Vec<Vec<u8>> {
             memory_budget_bytes: 1 << 20,
             pid: 7,
             blocks: vec![(BlockId::new("rdd_1_0"), 10)],
+            watcher_pid: Some(8),
         })
         .unwrap(),
         frame::encode(&MasterRequest::Status).unwrap(),

@@ -101,6 +101,17 @@ pub enum MasterRequest {
         pid: u32,
         /// Blocks the worker still holds, with their sizes (empty on a fresh start).
         blocks: Vec<(BlockId, u64)>,
+        /// Process id of the worker's watcher, which reports the worker's exit at once.
+        #[serde(default)]
+        watcher_pid: Option<u32>,
+    },
+    /// A worker's watcher saw the worker process exit (its pipe closed): the worker is lost
+    /// now, not after the heartbeat timeout.
+    WorkerExited {
+        /// The worker.
+        worker_id: String,
+        /// The process that exited (a newer process of the same id is not affected).
+        pid: u32,
     },
     /// Periodic liveness signal with storage figures.
     Heartbeat {
@@ -335,6 +346,9 @@ pub struct WorkerStatus {
     /// Task attempts running on it now (0 from masters that predate this field).
     #[serde(default)]
     pub tasks_running: u64,
+    /// Process id of its watcher (reports the worker's exit at once), if it has one.
+    #[serde(default)]
+    pub watcher_pid: Option<u32>,
 }
 
 /// The whole cluster as the master sees it.
@@ -625,6 +639,7 @@ impl RequestKind for MasterRequest {
     fn kind(&self) -> &'static str {
         match self {
             Self::RegisterWorker { .. } => "RegisterWorker",
+            Self::WorkerExited { .. } => "WorkerExited",
             Self::Heartbeat { .. } => "Heartbeat",
             Self::BlockUpdate { .. } => "BlockUpdate",
             Self::LocateBlock { .. } => "LocateBlock",

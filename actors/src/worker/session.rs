@@ -139,6 +139,7 @@ impl Session {
             memory_budget_bytes: self.memory_budget_bytes,
             pid: std::process::id(),
             blocks,
+            watcher_pid: watcher_pid(),
         };
         let (incarnation, interval) = match master.call(&request).await? {
             MasterResponse::Registered {
@@ -188,5 +189,19 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+static WATCHER_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Records the pid of this worker process's watcher, sent with every registration.
+pub fn set_watcher_pid(pid: u32) {
+    WATCHER_PID.store(pid, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn watcher_pid() -> Option<u32> {
+    match WATCHER_PID.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        pid => Some(pid),
     }
 }

@@ -20,6 +20,7 @@ fn worker(id: &str, tasks: u64, used: u64, state: WorkerState, hb: u64) -> Worke
         last_heartbeat_ms: hb,
         pid: 1,
         tasks_running: tasks,
+        watcher_pid: None,
     }
 }
 

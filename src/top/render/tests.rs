@@ -26,6 +26,7 @@ fn worker(id: &str, state: WorkerState, incarnation: u64) -> WorkerStatus {
         last_heartbeat_ms: 200,
         pid: 4242,
         tasks_running: 1,
+        watcher_pid: Some(2),
     }
 }
 
