@@ -103,7 +103,7 @@ fn call_master(
 }
 
 fn fetch_status(cluster: &std::path::Path, master: &str) -> anyhow::Result<ClusterStatus> {
-    match call_master(cluster, master, "cinder app", MasterRequest::Status)? {
+    match call_master(cluster, master, "cinder status", MasterRequest::Status)? {
         MasterResponse::Status(status) => Ok(status),
         other => anyhow::bail!("unexpected answer from master {master}: {other:?}"),
     }
@@ -157,22 +157,8 @@ fn status(args: &StatusArgs) -> anyhow::Result<()> {
         let (dir, period) = (&args.cluster.cluster, cinder::top::REFRESH);
         return cinder::top::watch::watch(dir, &args.master, args.json, period);
     }
-    let creds = Credentials::load(&args.cluster.cluster)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let status = runtime.block_on(async {
-        let addr = resolve(&args.master).await?;
-        let endpoint = client_endpoint(addr, &creds, &TransportSettings::default())?;
-        let client =
-            MasterClient::connect_addr(&endpoint, addr, PeerRole::Client, "cinder status").await?;
-        let status = client.status().await;
-        endpoint.close(0u32.into(), b"done");
-        let _ = tokio::time::timeout(Duration::from_millis(300), endpoint.wait_idle()).await;
-        status
-    });
-    let status =
-        status.with_context(|| format!("cannot get status from master {}", args.master))?;
+    let status = fetch_status(&args.cluster.cluster, &args.master)
+        .with_context(|| format!("cannot get status from master {}", args.master))?;
     if args.json {
         println!("{}", cinder::status::to_json(&status));
     } else {
