@@ -1,5 +1,7 @@
 //! Transport benchmark: small-request round trip and a 64 MiB block moved between two worker
-//! processes over loopback QUIC, each beside a plain tokio TCP baseline in the same run.
+//! processes over loopback QUIC, each beside a plain tokio TCP baseline in the same run; and
+//! the fixed cost of a job (driver -> master -> workers -> master -> driver) on a cached
+//! one-row-per-partition dataset, beside one QUIC request round trip.
 //!
 //! Run: `cargo bench --bench transport`. Prints a table with the ratios.
 
@@ -15,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const PINGS: usize = 2_000;
+const JOBS: usize = 500;
 const BLOCK_BYTES: usize = 64 << 20;
 const BLOCK_ROUNDS: usize = 5;
 
@@ -42,6 +45,10 @@ fn main() {
     let quic_rtt = rt.block_on(quic_round_trip(worker1, &creds));
     let tcp_rtt = rt.block_on(tcp_round_trip());
     let quic_mbps = block_move(&cx);
+    let jobs: Vec<(u32, Duration)> = [1, 4]
+        .into_iter()
+        .map(|p| (p, job_round_trip(&cx, p)))
+        .collect();
     let tcp_mbps = rt.block_on(tcp_block_move());
 
     println!();
@@ -63,7 +70,39 @@ fn main() {
         tcp_mbps,
         quic_mbps / tcp_mbps
     );
-    println!("(round trip: ratio = QUIC time / TCP time, lower is better; throughput: ratio = QUIC / TCP, higher is better)");
+    for (partitions, rtt) in &jobs {
+        println!(
+            "{:<34} {:>13.1} us {:>13.1} us {:>11.2}x",
+            format!("empty job, {partitions} task(s) (n={JOBS})"),
+            micros(*rtt),
+            micros(quic_rtt),
+            micros(*rtt) / micros(quic_rtt)
+        );
+    }
+    println!("(round trip: ratio = QUIC time / TCP time, lower is better; throughput: ratio = QUIC / TCP, higher is better; jobs: ratio = job / one QUIC request)");
+}
+
+/// Median time of a `count` job over a cached dataset of `partitions` one-row partitions: the
+/// fixed cost of submitting, scheduling, launching and combining.
+fn job_round_trip(cx: &Context, partitions: u32) -> Duration {
+    let args = cinder::builtin::RangeArgs {
+        rows_per_partition: 1,
+        columns: 1,
+        seed: 1,
+    };
+    let ds = cx
+        .generate("cinder.range", &args, partitions)
+        .unwrap()
+        .cache();
+    ds.materialize().unwrap();
+    let mut samples = Vec::with_capacity(JOBS);
+    for _ in 0..JOBS {
+        let start = Instant::now();
+        assert_eq!(ds.count().unwrap(), u64::from(partitions));
+        samples.push(start.elapsed());
+    }
+    ds.unpersist().unwrap();
+    median(samples)
 }
 
 fn micros(d: Duration) -> f64 {

@@ -52,6 +52,15 @@ pub struct Placement {
     /// Master of a started cluster.
     #[arg(long, env = "CINDER_MASTER", value_name = "ADDR", requires = "cluster")]
     pub master: Option<String>,
+    /// How long to keep trying to reach a master that stopped answering (restarted, paused)
+    /// before failing; the running job is resubmitted when it answers (e.g. 60s, 500ms).
+    #[arg(
+        long,
+        env = "CINDER_MASTER_TIMEOUT",
+        default_value = "60s",
+        value_name = "DURATION"
+    )]
+    pub master_timeout: crate::duration::HumanDuration,
 }
 
 /// Where the data is and how to read it.

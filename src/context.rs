@@ -9,6 +9,8 @@ use bytes::Bytes;
 use cinder_actors::block_manager::FetchOutcome;
 use cinder_actors::data::plan::{DatasetId, Lineage};
 use cinder_actors::master::MasterClient;
+
+use crate::master_link::MasterLink;
 use cinder_actors::transport::endpoint::{client_endpoint, resolve};
 use cinder_actors::transport::{Credentials, PeerPool, TransportSettings};
 use cinder_actors::wire::{
@@ -46,7 +48,7 @@ pub struct Context {
 /// The shared part of a context: connections, the runtime and the lineage graph. Datasets
 /// hold it, so they stay usable as long as any of them lives.
 pub(crate) struct Inner {
-    pub(crate) master: MasterClient,
+    pub(crate) master: Arc<MasterLink>,
     peers: PeerPool,
     endpoint: quinn::Endpoint,
     pub(crate) runtime: tokio::runtime::Runtime,
@@ -129,8 +131,14 @@ impl Context {
                 path: "tokio runtime".into(),
                 source,
             })?;
-        let (endpoint, master, peers) = runtime.block_on(connect(master, &creds))?;
-        let (app, lease_timeout_ms) = runtime.block_on(register(&master, app_name))?;
+        let (endpoint, client, peers) = runtime.block_on(connect(master, &creds))?;
+        let (app, lease_timeout_ms) = runtime.block_on(register(&client, app_name))?;
+        let master = Arc::new(MasterLink::new(
+            endpoint.clone(),
+            client,
+            &driver_name(),
+            crate::master_link::master_timeout_from_env(),
+        ));
         let peers = peers.with_application(&app);
         let shutdown_key = crate::shutdown::next_key();
         crate::shutdown::install();
@@ -189,9 +197,16 @@ impl Context {
         self.inner.failed.store(true, Ordering::Relaxed);
     }
 
+    /// How long this driver keeps trying to reach a master that stopped answering (restarted,
+    /// paused, unreachable) before its requests fail: default 60 s, or
+    /// `CINDER_MASTER_TIMEOUT`. Jobs it was waiting for are resubmitted once the master answers.
+    pub fn set_master_timeout(&self, timeout: Duration) {
+        self.inner.master.set_timeout(timeout);
+    }
+
     /// The master's address.
     pub fn master_addr(&self) -> SocketAddr {
-        self.inner.master.conn().addr()
+        self.inner.master.addr()
     }
 
     /// The embedded cluster, when this context started one.
@@ -206,7 +221,7 @@ impl Context {
 
     /// The cluster state as the master sees it.
     pub fn status(&self) -> Result<ClusterStatus> {
-        Ok(self.inner.runtime.block_on(self.inner.master.status())?)
+        Ok(self.inner.runtime.block_on(self.inner.status())?)
     }
 
     /// Waits (bounded by `timeout`) until at least `n` workers are alive.
@@ -335,7 +350,7 @@ impl Context {
     }
 
     async fn worker_conn(&self, worker_id: &str) -> Result<cinder_actors::transport::PeerConn> {
-        let status = self.inner.master.status().await?;
+        let status = self.inner.status().await?;
         let worker = status
             .workers
             .iter()
@@ -369,16 +384,24 @@ impl Inner {
 
     fn run_job_inner(&self, spec: JobSpec) -> Result<Vec<PartitionResult>> {
         let request = MasterRequest::RunJob(spec);
-        let (response, body) = self
-            .runtime
-            .block_on(self.master.conn().request_body_within(
-                &request,
-                |r: &MasterResponse| match r {
-                    MasterResponse::JobDone { len } => Some(*len),
-                    _ => None,
-                },
-                JOB_TIMEOUT,
-            ))?;
+        let request = &request;
+        // A broken connection (master restarted or paused) resubmits the job once the master
+        // answers again: results are deterministic, so the answer is the same.
+        let (response, body) =
+            self.runtime
+                .block_on(self.master.retrying("job", |client| async move {
+                    client
+                        .conn()
+                        .request_body_within(
+                            request,
+                            |r: &MasterResponse| match r {
+                                MasterResponse::JobDone { len } => Some(*len),
+                                _ => None,
+                            },
+                            JOB_TIMEOUT,
+                        )
+                        .await
+                }))?;
         match response {
             MasterResponse::JobDone { .. } => {
                 let body = body.unwrap_or_default();
@@ -390,6 +413,15 @@ impl Inner {
                 "unexpected answer to a job: {other:?}"
             ))),
         }
+    }
+
+    /// The cluster's state, asked of the master (reconnecting if need be).
+    pub(crate) async fn status(
+        &self,
+    ) -> std::result::Result<ClusterStatus, cinder_actors::transport::TransportError> {
+        self.master
+            .retrying("status", |client| async move { client.status().await })
+            .await
     }
 
     /// Tells the master to drop a dataset's persisted blocks everywhere.
@@ -495,7 +527,7 @@ async fn register(master: &MasterClient, name: &str) -> Result<(String, u64)> {
 /// [`NO_WORKER_WARNING`] while jobs wait with no live worker; records it when the master no
 /// longer runs the application.
 async fn renew_lease(
-    master: MasterClient,
+    master: Arc<MasterLink>,
     app: String,
     lease_timeout: Duration,
     jobs_running: Arc<AtomicUsize>,
@@ -510,10 +542,14 @@ async fn renew_lease(
             _ = tokio::time::sleep(period) => {}
         }
         let request = MasterRequest::RenewLease { app: app.clone() };
-        let answer =
-            tokio::time::timeout(period.max(Duration::from_secs(1)), master.call(&request));
-        match answer.await {
-            Ok(Ok(MasterResponse::LeaseRenewed { alive_workers })) => {
+        // Reconnects (up to the master timeout) when the master restarted, so an idle driver's
+        // application survives a master restart too.
+        let answer = tokio::select! {
+            _ = &mut stop => return,
+            answer = master.call(&request) => answer,
+        };
+        match answer {
+            Ok(MasterResponse::LeaseRenewed { alive_workers }) => {
                 let waiting = jobs_running.load(Ordering::Relaxed) > 0;
                 if alive_workers == 0 && waiting {
                     let due = last_warning.is_none_or(|t| t.elapsed() >= NO_WORKER_WARNING);
@@ -525,17 +561,16 @@ async fn renew_lease(
                     last_warning = None;
                 }
             }
-            Ok(Ok(MasterResponse::ApplicationGone { state, .. })) => {
+            Ok(MasterResponse::ApplicationGone { state, .. }) => {
                 let why = format!("application {app} is {} on the master", state.as_str());
                 tracing::error!("{why}");
                 *gone.lock().expect("gone lock") = Some(why);
                 return;
             }
-            Ok(Ok(other)) => {
+            Ok(other) => {
                 tracing::warn!(%app, "unexpected answer to a lease renewal: {other:?}")
             }
-            Ok(Err(e)) => tracing::warn!(%app, "lease renewal failed: {e}"),
-            Err(_) => tracing::warn!(%app, "lease renewal timed out"),
+            Err(e) => tracing::warn!(%app, "lease renewal failed: {e}"),
         }
     }
 }
@@ -559,13 +594,18 @@ fn worker_error(worker_id: &str, response: WorkerResponse) -> Error {
     }
 }
 
+/// The name a driver gives itself in hellos.
+fn driver_name() -> String {
+    format!("driver-{}", std::process::id())
+}
+
 async fn connect(
     master: &str,
     creds: &Arc<Credentials>,
 ) -> Result<(quinn::Endpoint, MasterClient, PeerPool)> {
     let addr = resolve(master).await?;
     let endpoint = client_endpoint(addr, creds, &TransportSettings::default())?;
-    let name = format!("driver-{}", std::process::id());
+    let name = driver_name();
     let client = MasterClient::connect_addr(&endpoint, addr, PeerRole::Client, &name).await?;
     let peers = PeerPool::new(endpoint.clone(), PeerRole::Client, &name);
     Ok((endpoint, client, peers))

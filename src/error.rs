@@ -22,6 +22,9 @@ pub enum Error {
     /// A worker could not start.
     #[error(transparent)]
     WorkerStart(#[from] WorkerStartError),
+    /// A master could not start (endpoint or recovery store).
+    #[error(transparent)]
+    MasterStart(#[from] cinder_actors::master::MasterStartError),
     /// A job failed (the partition, stage, attempts and last cause are named).
     #[error(transparent)]
     Job(#[from] JobError),

@@ -17,6 +17,7 @@ pub mod duration;
 pub mod error;
 pub mod local;
 pub mod logging;
+mod master_link;
 pub mod ml;
 mod shutdown;
 pub mod size;

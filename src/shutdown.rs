@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use cinder_actors::master::MasterClient;
+use crate::master_link::MasterLink;
 use cinder_actors::wire::MasterRequest;
+use std::sync::Arc;
 
 /// How long an interrupted driver waits for the master to acknowledge a release.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -24,7 +25,7 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// the client and the id.
 struct App {
     runtime: tokio::runtime::Handle,
-    client: MasterClient,
+    client: Arc<MasterLink>,
     app: String,
 }
 
@@ -56,7 +57,7 @@ pub(crate) fn next_key() -> u64 {
 pub(crate) fn register_app(
     key: u64,
     runtime: tokio::runtime::Handle,
-    client: MasterClient,
+    client: Arc<MasterLink>,
     app: String,
 ) {
     let app = App {
@@ -187,7 +188,7 @@ fn interrupted(signal: i32) -> ! {
         let client = app.client;
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         app.runtime.spawn(async move {
-            let _ = tokio::time::timeout(RELEASE_TIMEOUT, client.call(&request)).await;
+            let _ = tokio::time::timeout(RELEASE_TIMEOUT, client.current().call(&request)).await;
             let _ = done_tx.send(());
         });
         let _ = done_rx.recv_timeout(RELEASE_TIMEOUT + Duration::from_millis(200));

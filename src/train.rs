@@ -23,14 +23,16 @@ use serde_json::json;
 use crate::evaluate::{metrics_on, Trained};
 
 fn connect(placement: &Placement, app_name: &str) -> anyhow::Result<Context> {
-    match (&placement.cluster, &placement.master) {
+    let cx = match (&placement.cluster, &placement.master) {
         (Some(dir), Some(master)) => Context::connect_named(master, dir, app_name)
-            .with_context(|| format!("connecting to {master}")),
+            .with_context(|| format!("connecting to {master}"))?,
         _ => {
             let builder = cinder::LocalCluster::builder().workers(placement.workers);
-            Context::local_named(builder, app_name).context("starting the embedded cluster")
+            Context::local_named(builder, app_name).context("starting the embedded cluster")?
         }
-    }
+    };
+    cx.set_master_timeout(placement.master_timeout.0);
+    Ok(cx)
 }
 
 /// Runs `body` as one application: whatever it cached is released when it ends, on success

@@ -327,9 +327,11 @@ fn event_line(event: &ClusterEvent, uptime_ms: u64) -> Line<'static> {
     use cinder_actors::wire::EventKind as K;
     let color = match event.kind {
         K::WorkerLost | K::JobFailed => Color::Red,
-        K::TaskRetried | K::PartitionRecomputed | K::BlocksSpilled | K::WorkerRejoined => {
-            Color::Yellow
-        }
+        K::TaskRetried
+        | K::PartitionRecomputed
+        | K::BlocksSpilled
+        | K::WorkerRejoined
+        | K::MasterRecovered => Color::Yellow,
         K::WorkerJoined | K::JobFinished => Color::Green,
         K::JobSubmitted | K::ApplicationStarted | K::ApplicationEnded | K::Unknown => Color::Reset,
     };

@@ -24,6 +24,9 @@ use crate::wire::{
     StageStatus, TaskError, TaskMetrics, TaskOutput, WorkerRequest, WorkerResponse,
 };
 
+/// How a QUIC connection that idle-timed out is reported (quinn's `ConnectionError::TimedOut`).
+const IDLE_TIMEOUT_REASON: &str = "timed out";
+
 /// Deadline of one task on a worker (loss of the worker is detected much earlier).
 pub const TASK_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -105,6 +108,8 @@ pub struct Master {
     no_worker_since_ms: Option<u64>,
     /// Master clock at the last timer tick (a long gap means the process was paused).
     last_tick_ms: u64,
+    /// The recovery store, when the master has a work directory.
+    store: Option<super::store::MasterStore>,
 }
 
 /// Default `--app-timeout`: a driver that has not renewed its lease for this long is lost.
@@ -144,10 +149,38 @@ impl Master {
             ended: BTreeMap::new(),
             apps: Applications::new(unix_now_ms(), DEFAULT_APP_TIMEOUT.as_millis() as u64),
             last_tick_ms: clock_ms,
+            store: None,
             start_unix_ms: unix_now_ms().saturating_sub(clock_ms),
             no_worker_timeout_ms: DEFAULT_NO_WORKER_TIMEOUT.as_millis() as u64,
             no_worker_since_ms: None,
         }
+    }
+
+    /// Keeps running applications in `store` from now on, after recovering the ones it holds
+    /// (a restarted master): their leases start over, so their drivers have a full
+    /// `--app-timeout` to reconnect, and blocks that workers report for them are kept.
+    pub fn with_store(
+        mut self,
+        store: super::store::MasterStore,
+    ) -> Result<Self, super::store::StoreError> {
+        let now = self.clock.now_ms();
+        let incarnation = store.next_incarnation()?;
+        let apps = store.apps()?;
+        for app in &apps {
+            self.apps
+                .restore(now, &app.id, &app.name, &app.owner, app.started_unix_ms);
+        }
+        if incarnation > 1 {
+            let message = format!(
+                "master restarted (start {incarnation}): recovered {}",
+                count(apps.len() as u64, "running application")
+            );
+            info!("{message}");
+            self.history
+                .record(now, EventKind::MasterRecovered, None, None, message);
+        }
+        self.store = Some(store);
+        Ok(self)
     }
 
     /// Sets `--app-timeout` (leases) and `--no-worker-timeout`.
@@ -379,9 +412,27 @@ impl Master {
 
     fn register_app(&mut self, now: u64, peer: &PeerInfo, name: &str) -> MasterResponse {
         let name: String = name.chars().take(200).collect();
+        let started = self.start_unix_ms + now;
         let app = self
             .apps
-            .register_for(now, self.start_unix_ms + now, &name, &peer.identity.name);
+            .register_for(now, started, &name, &peer.identity.name);
+        if let Some(store) = &self.store {
+            let stored = super::store::StoredApp {
+                id: app.clone(),
+                name: name.clone(),
+                owner: peer.identity.name.clone(),
+                started_unix_ms: started,
+            };
+            // Written before the driver hears of it: a restarted master knows every
+            // application a driver may name.
+            if let Err(e) = store.put_app(&stored) {
+                warn!(%app, "cannot record the application: {e}");
+                self.apps.end(started, &app, AppState::Failed);
+                return MasterResponse::Error {
+                    message: format!("cannot record the application: {e}"),
+                };
+            }
+        }
         info!(%app, %name, peer = %peer.remote, "application registered");
         let message = format!("application {app} ({name}) started from {}", peer.remote);
         self.history
@@ -398,6 +449,11 @@ impl Master {
         let now = self.clock.now_ms();
         if !self.apps.end(self.start_unix_ms + now, app, state) {
             return false;
+        }
+        if let Some(store) = &self.store {
+            if let Err(e) = store.remove_app(app) {
+                warn!(%app, "cannot record the application's end (a restarted master would take it back until its lease expires): {e}");
+            }
         }
         let reason = format!("application {app} {why}");
         for outcome in self.scheduler.cancel_app(app, &reason) {
@@ -459,12 +515,14 @@ impl Master {
         self.last_tick_ms = now;
         if gap > 4 * period.as_millis() as u64 + 1_000 {
             // The process was paused (SIGSTOP, a stalled host): drivers had no chance to
-            // renew, so leases restart before any is judged.
+            // renew and workers' heartbeats sat unread, so leases and heartbeat deadlines
+            // restart before anyone is judged on stale timers.
             warn!(
                 gap_ms = gap,
-                "master timers resumed after a pause; renewing every lease"
+                "master timers resumed after a pause; renewing every lease and waiting a heartbeat timeout for every worker"
             );
             self.apps.renew_all(now);
+            self.membership.grace_all(now);
         }
         let lost = self.membership.expire(now);
         self.workers_lost(lost, "no heartbeat within the timeout");
@@ -737,8 +795,15 @@ impl Handler<MasterMsg> for Master {
         let response = match msg {
             MasterMsg::Request { peer, request } => self.on_request(&peer, request),
             MasterMsg::ConnectionClosed { peer, reason } => {
-                let lost = self.membership.connection_closed(peer.conn_id);
-                self.workers_lost(lost, &format!("connection closed ({reason})"));
+                if reason == IDLE_TIMEOUT_REASON {
+                    // Silence, not an exit: a SIGKILLed worker is reported by its watcher long
+                    // before QUIC's idle timeout, and after a pause of the master itself every
+                    // connection times out at once. Heartbeats judge silence.
+                    info!(peer = %peer.name, "connection idle-timed out; heartbeats decide whether its worker is lost");
+                } else {
+                    let lost = self.membership.connection_closed(peer.conn_id);
+                    self.workers_lost(lost, &format!("connection closed ({reason})"));
+                }
                 MasterResponse::Ack
             }
             MasterMsg::CheckHeartbeats => {

@@ -80,6 +80,27 @@ impl Applications {
         id
     }
 
+    /// Takes back a running application from the master's store after a restart: its lease
+    /// starts over at `now_ms`, so its driver has a full timeout to reconnect.
+    pub fn restore(
+        &mut self,
+        now_ms: u64,
+        id: &str,
+        name: &str,
+        owner: &str,
+        started_unix_ms: u64,
+    ) {
+        self.running.insert(
+            id.to_string(),
+            Running {
+                name: name.to_string(),
+                owner: owner.to_string(),
+                started_unix_ms,
+                renewed_ms: now_ms,
+            },
+        );
+    }
+
     /// Whether `app` is running.
     pub fn is_running(&self, app: &str) -> bool {
         self.running.contains_key(app)

@@ -80,11 +80,24 @@ impl RunningMaster {
     }
 }
 
-/// Starts a master. Must be called inside a running actix `System` on a tokio runtime.
+/// Why a master could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterStartError {
+    /// The endpoint could not be set up.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The recovery store under `--work-dir` could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] super::store::StoreError),
+}
+
+/// Starts a master. Must be called inside a running actix `System` on a tokio runtime. With
+/// a work directory, the master keeps its recovery store there ([`super::store`]) and, when
+/// the store already holds state (a restart), recovers it before serving anyone.
 pub async fn start_master(
     config: MasterConfig,
     creds: Arc<Credentials>,
-) -> Result<RunningMaster, TransportError> {
+) -> Result<RunningMaster, MasterStartError> {
     if let Some(dir) = &config.work_dir {
         crate::private_fs::create_dir_all(dir).map_err(|source| TransportError::Bind {
             addr: config.listen,
@@ -99,15 +112,18 @@ pub async fn start_master(
             source,
         })?;
     let pool = PeerPool::new(endpoint.clone(), PeerRole::Client, "master");
-    let actor = Master::new(
+    let mut master = Master::new(
         addr.to_string(),
         config.heartbeat_interval,
         config.heartbeat_timeout,
         Arc::new(SystemClock::new()),
         pool,
     )
-    .with_timeouts(config.app_timeout, config.no_worker_timeout)
-    .start();
+    .with_timeouts(config.app_timeout, config.no_worker_timeout);
+    if let Some(dir) = &config.work_dir {
+        master = master.with_store(super::store::MasterStore::open(dir)?)?;
+    }
+    let actor = master.start();
     let gate = Arc::new(Gate::new(config.limits.clone()));
     let service = MasterService::new(actor.clone(), config.limits.clone());
     tokio::spawn(serve_with(

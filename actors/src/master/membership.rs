@@ -270,6 +270,17 @@ impl Membership {
         ids
     }
 
+    /// Counts every alive worker as heard from at `now_ms`: after the master itself was paused
+    /// (SIGSTOP, a stalled host), silence measured across the pause says nothing about the
+    /// workers, so each gets a fresh heartbeat timeout to be heard before it can be judged.
+    pub fn grace_all(&mut self, now_ms: u64) {
+        for w in self.workers.values_mut() {
+            if w.state == WorkerState::Alive {
+                w.last_seen_ms = w.last_seen_ms.max(now_ms);
+            }
+        }
+    }
+
     /// Declares the process `pid` of worker `id` gone (its watcher saw it exit); true when it
     /// was the alive incarnation, which is now lost. A report about an older process of the
     /// id changes nothing.

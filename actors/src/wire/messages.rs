@@ -498,6 +498,8 @@ pub enum EventKind {
     ApplicationStarted,
     /// An application ended (finished, failed, lost or killed) and its blocks were released.
     ApplicationEnded,
+    /// The master restarted and recovered its store (applications, their leases restarted).
+    MasterRecovered,
     /// A kind this build does not know (sent by a newer master).
     #[serde(other)]
     Unknown,
