@@ -87,7 +87,9 @@ fn assert_vectors(name: &str, ours: &[Option<Vec<f64>>], spark: &Value, tol: f64
     assert!(!spark.is_empty(), "{name}: no reference rows");
     for (i, row) in spark.iter().enumerate() {
         let expected: Vec<f64> = row.as_array().expect("vector").iter().map(number).collect();
-        let got = ours[i].as_ref().unwrap_or_else(|| panic!("{name}: row {i} is null"));
+        let got = ours[i]
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: row {i} is null"));
         assert_eq!(got.len(), expected.len(), "{name}: row {i} size");
         for (j, (a, b)) in got.iter().zip(&expected).enumerate() {
             assert!(close(*a, *b, tol), "{name}: row {i}[{j}]: {a} vs Spark {b}");
@@ -136,37 +138,71 @@ fn typed_csv_and_string_indexer_agree_with_spark() {
     }
 
     let keep = fit(
-        &[spec("StringIndexer", serde_json::json!({"inputCol": "workclass", "outputCol": "w", "handleInvalid": "keep"}))],
+        &[spec(
+            "StringIndexer",
+            serde_json::json!({"inputCol": "workclass", "outputCol": "w", "handleInvalid": "keep"}),
+        )],
         &train,
     );
     let kept = concat(&keep.transform(&test).unwrap());
-    let ours: Vec<f64> = double_values(&kept, "w").unwrap().into_iter().map(|v| v.unwrap()).collect();
-    let spark: Vec<f64> = r["workclass_keep_test"].as_array().unwrap().iter().map(number).collect();
+    let ours: Vec<f64> = double_values(&kept, "w")
+        .unwrap()
+        .into_iter()
+        .map(|v| v.unwrap())
+        .collect();
+    let spark: Vec<f64> = r["workclass_keep_test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(number)
+        .collect();
     assert_eq!(ours, spark);
     let back = fit(
         &[
-            spec("StringIndexer", serde_json::json!({"inputCol": "workclass", "outputCol": "w", "handleInvalid": "keep"})),
-            spec("IndexToString", serde_json::json!({"inputCol": "w", "outputCol": "w_str"})),
+            spec(
+                "StringIndexer",
+                serde_json::json!({"inputCol": "workclass", "outputCol": "w", "handleInvalid": "keep"}),
+            ),
+            spec(
+                "IndexToString",
+                serde_json::json!({"inputCol": "w", "outputCol": "w_str"}),
+            ),
         ],
         &train,
     );
     let strings = string_values(&concat(&back.transform(&test).unwrap()), "w_str").unwrap();
-    let spark: Vec<Option<String>> = serde_json::from_value(r["index_to_string_test"].clone()).unwrap();
+    let spark: Vec<Option<String>> =
+        serde_json::from_value(r["index_to_string_test"].clone()).unwrap();
     assert_eq!(strings, spark);
 
     let skip = fit(
-        &[spec("StringIndexer", serde_json::json!({"inputCol": "workclass", "outputCol": "w", "handleInvalid": "skip"}))],
+        &[spec(
+            "StringIndexer",
+            serde_json::json!({"inputCol": "workclass", "outputCol": "w", "handleInvalid": "skip"}),
+        )],
         &train,
     );
-    let rows: usize = skip.transform(&test).unwrap().batches.iter().map(|b| b.num_rows()).sum();
+    let rows: usize = skip
+        .transform(&test)
+        .unwrap()
+        .batches
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
     assert_eq!(rows as u64, r["workclass_skip_test_rows"].as_u64().unwrap());
 
     let error = fit(
-        &[spec("StringIndexer", serde_json::json!({"inputCol": "workclass", "outputCol": "w"}))],
+        &[spec(
+            "StringIndexer",
+            serde_json::json!({"inputCol": "workclass", "outputCol": "w"}),
+        )],
         &train,
     );
     let e = error.transform(&test).unwrap_err().to_string();
-    assert!(e.contains("workclass") && e.contains("handleInvalid"), "{e}");
+    assert!(
+        e.contains("workclass") && e.contains("handleInvalid"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -179,7 +215,11 @@ fn one_hot_and_imputer_agree_with_spark() {
     );
     for (key, expected) in r["onehot_test"].as_object().unwrap() {
         let drop_last = key.contains("dropLast=True");
-        let invalid = if key.contains("handleInvalid=keep") { "keep" } else { "error" };
+        let invalid = if key.contains("handleInvalid=keep") {
+            "keep"
+        } else {
+            "error"
+        };
         let encoder = spec(
             "OneHotEncoder",
             serde_json::json!({"inputCol": "w", "outputCol": "v", "dropLast": drop_last, "handleInvalid": invalid}),
@@ -188,7 +228,10 @@ fn one_hot_and_imputer_agree_with_spark() {
         let out = concat(&model.transform(&test).unwrap());
         let vectors = vector_values(&out, "v").unwrap();
         assert_vectors(key, &vectors, expected, 0.0);
-        assert!(vectors.iter().flatten().all(|v| v.iter().sum::<f64>() <= 1.0));
+        assert!(vectors
+            .iter()
+            .flatten()
+            .all(|v| v.iter().sum::<f64>() <= 1.0));
     }
 
     let train_all = concat(&train);
@@ -202,7 +245,10 @@ fn one_hot_and_imputer_agree_with_spark() {
         for (j, (input, output)) in [("age", "a"), ("hours", "h")].iter().enumerate() {
             let raw = double_values(&train_all, input).unwrap();
             let filled = double_values(&out, output).unwrap();
-            let missing = raw.iter().position(|v| v.is_none()).expect("a missing cell");
+            let missing = raw
+                .iter()
+                .position(|v| v.is_none())
+                .expect("a missing cell");
             let ours = filled[missing].unwrap();
             let spark = number(&r["imputer"][strategy][j]);
             let mut present: Vec<f64> = raw.iter().flatten().copied().collect();
@@ -220,7 +266,10 @@ fn one_hot_and_imputer_agree_with_spark() {
                 }
                 "mean" => {
                     let mean = present.iter().sum::<f64>() / present.len() as f64;
-                    assert!(close(ours, spark, 1e-12) && close(ours, mean, 1e-12), "{input}");
+                    assert!(
+                        close(ours, spark, 1e-12) && close(ours, mean, 1e-12),
+                        "{input}"
+                    );
                 }
                 _ => assert_eq!(ours, spark, "{input} mode"),
             }
@@ -248,18 +297,41 @@ fn assembler_scalers_and_discretizers_agree_with_spark() {
     let prepared = prep_model.transform(&test).unwrap();
     let prepared_train = prep_model.transform(&train).unwrap();
     let out = concat(&prepared);
-    assert_vectors("raw", &vector_values(&out, "raw").unwrap(), &r["prep_raw_test"], 1e-12);
-    let labels: Vec<f64> = double_values(&out, "label").unwrap().into_iter().map(|v| v.unwrap()).collect();
-    let spark: Vec<f64> = r["prep_label_test"].as_array().unwrap().iter().map(number).collect();
+    assert_vectors(
+        "raw",
+        &vector_values(&out, "raw").unwrap(),
+        &r["prep_raw_test"],
+        1e-12,
+    );
+    let labels: Vec<f64> = double_values(&out, "label")
+        .unwrap()
+        .into_iter()
+        .map(|v| v.unwrap())
+        .collect();
+    let spark: Vec<f64> = r["prep_label_test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(number)
+        .collect();
     assert_eq!(labels, spark);
 
     for (name, expected) in r["scalers_test"].as_object().unwrap() {
         let stage = if let Some(p) = name.strip_prefix("Normalizer_p=") {
-            spec("Normalizer", serde_json::json!({"inputCol": "raw", "outputCol": "out", "p": p.parse::<f64>().ok().filter(|x| x.is_finite()).map_or(Value::from(p), Value::from)}))
+            spec(
+                "Normalizer",
+                serde_json::json!({"inputCol": "raw", "outputCol": "out", "p": p.parse::<f64>().ok().filter(|x| x.is_finite()).map_or(Value::from(p), Value::from)}),
+            )
         } else if name == "StandardScaler_withMean" {
-            spec("StandardScaler", serde_json::json!({"inputCol": "raw", "outputCol": "out", "withMean": true}))
+            spec(
+                "StandardScaler",
+                serde_json::json!({"inputCol": "raw", "outputCol": "out", "withMean": true}),
+            )
         } else {
-            spec(name, serde_json::json!({"inputCol": "raw", "outputCol": "out"}))
+            spec(
+                name,
+                serde_json::json!({"inputCol": "raw", "outputCol": "out"}),
+            )
         };
         let model = fit(std::slice::from_ref(&stage), &prepared_train);
         let scaled = concat(&model.transform(&prepared).unwrap());
@@ -274,7 +346,10 @@ fn assembler_scalers_and_discretizers_agree_with_spark() {
     }
 
     let binarized = fit(
-        &[spec("Binarizer", serde_json::json!({"inputCol": "hours_f", "outputCol": "out", "threshold": 40.0}))],
+        &[spec(
+            "Binarizer",
+            serde_json::json!({"inputCol": "hours_f", "outputCol": "out", "threshold": 40.0}),
+        )],
         &prepared_train,
     );
     let got: Vec<f64> = double_values(&concat(&binarized.transform(&prepared).unwrap()), "out")
@@ -282,7 +357,12 @@ fn assembler_scalers_and_discretizers_agree_with_spark() {
         .into_iter()
         .map(|v| v.unwrap())
         .collect();
-    let spark: Vec<f64> = r["binarizer_test"].as_array().unwrap().iter().map(number).collect();
+    let spark: Vec<f64> = r["binarizer_test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(number)
+        .collect();
     assert_eq!(&got[..spark.len()], &spark[..]);
 
     let bucketizer = spec(
@@ -295,7 +375,12 @@ fn assembler_scalers_and_discretizers_agree_with_spark() {
         .into_iter()
         .map(|v| v.unwrap())
         .collect();
-    let spark: Vec<f64> = r["bucketizer_test"].as_array().unwrap().iter().map(number).collect();
+    let spark: Vec<f64> = r["bucketizer_test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(number)
+        .collect();
     assert_eq!(got, spark);
 
     let qd = spec(
@@ -304,10 +389,19 @@ fn assembler_scalers_and_discretizers_agree_with_spark() {
     );
     let model = fit(&[qd], &prepared_train);
     let bucketed = concat(&model.transform(&prepared_train).unwrap());
-    let hours: Vec<f64> = double_values(&concat(&prepared_train), "hours_f").unwrap().into_iter().flatten().collect();
+    let hours: Vec<f64> = double_values(&concat(&prepared_train), "hours_f")
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
     let mut sorted = hours.clone();
     sorted.sort_by(f64::total_cmp);
-    let spark: Vec<f64> = r["quantile_discretizer_splits"].as_array().unwrap().iter().map(number).collect();
+    let spark: Vec<f64> = r["quantile_discretizer_splits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(number)
+        .collect();
     assert_eq!(spark.len(), 5);
     let buckets = double_values(&bucketed, "out").unwrap();
     // Our splits are within relativeError in rank of the quartiles, as Spark's are: the
@@ -319,26 +413,53 @@ fn assembler_scalers_and_discretizers_agree_with_spark() {
             .filter(|x| spark[b] <= **x && (**x < spark[b + 1] || (b == 3 && **x == spark[4])))
             .count() as f64;
         let ties = sorted.windows(2).filter(|w| w[0] == w[1]).count() as f64;
-        assert!((size - spark_size).abs() <= 0.002 * hours.len() as f64 + ties, "bucket {b}");
+        assert!(
+            (size - spark_size).abs() <= 0.002 * hours.len() as f64 + ties,
+            "bucket {b}"
+        );
     }
 
     let keep = fit(
-        &[spec("VectorAssembler", serde_json::json!({"inputCols": ["age", "hours"], "outputCol": "out", "handleInvalid": "keep"}))],
+        &[spec(
+            "VectorAssembler",
+            serde_json::json!({"inputCols": ["age", "hours"], "outputCol": "out", "handleInvalid": "keep"}),
+        )],
         &test,
     );
     let kept = concat(&keep.transform(&test).unwrap());
-    assert_vectors("assembler keep", &vector_values(&kept, "out").unwrap(), &r["assembler_keep_test"], 0.0);
+    assert_vectors(
+        "assembler keep",
+        &vector_values(&kept, "out").unwrap(),
+        &r["assembler_keep_test"],
+        0.0,
+    );
     let skip = fit(
-        &[spec("VectorAssembler", serde_json::json!({"inputCols": ["age", "hours"], "outputCol": "out", "handleInvalid": "skip"}))],
+        &[spec(
+            "VectorAssembler",
+            serde_json::json!({"inputCols": ["age", "hours"], "outputCol": "out", "handleInvalid": "skip"}),
+        )],
         &test,
     );
-    let rows: usize = skip.transform(&test).unwrap().batches.iter().map(|b| b.num_rows()).sum();
+    let rows: usize = skip
+        .transform(&test)
+        .unwrap()
+        .batches
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
     assert_eq!(rows as u64, r["assembler_skip_test_rows"].as_u64().unwrap());
     let error = fit(
-        &[spec("VectorAssembler", serde_json::json!({"inputCols": ["age", "hours"], "outputCol": "out"}))],
+        &[spec(
+            "VectorAssembler",
+            serde_json::json!({"inputCols": ["age", "hours"], "outputCol": "out"}),
+        )],
         &test,
     );
-    assert!(error.transform(&test).unwrap_err().to_string().contains("age"));
+    assert!(error
+        .transform(&test)
+        .unwrap_err()
+        .to_string()
+        .contains("age"));
 }
 
 #[test]
@@ -361,29 +482,51 @@ fn lr_pipeline_and_cross_validation_agree_with_spark() {
     for metric in ["areaUnderROC", "areaUnderPR"] {
         let ours = evaluate("BinaryClassificationEvaluator", metric);
         let theirs = spark[metric].as_f64().unwrap();
-        assert!((ours - theirs).abs() <= 0.005, "{metric}: {ours} vs Spark {theirs}");
+        assert!(
+            (ours - theirs).abs() <= 0.005,
+            "{metric}: {ours} vs Spark {theirs}"
+        );
     }
     for metric in ["accuracy", "f1", "weightedPrecision", "weightedRecall"] {
         let ours = evaluate("MulticlassClassificationEvaluator", metric);
         let theirs = spark[metric].as_f64().unwrap();
-        assert!((ours - theirs).abs() <= 0.005, "{metric}: {ours} vs Spark {theirs}");
+        assert!(
+            (ours - theirs).abs() <= 0.005,
+            "{metric}: {ours} vs Spark {theirs}"
+        );
     }
 
     let tuner = Tuner::from_spec(spec.tuning.as_ref().unwrap()).unwrap();
     let result = tuner.fit(&spec, &train).unwrap();
-    let theirs: Vec<f64> = r["cv_avg_metrics"].as_array().unwrap().iter().map(number).collect();
+    let theirs: Vec<f64> = r["cv_avg_metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(number)
+        .collect();
     assert_eq!(result.avg_metrics.len(), theirs.len());
     for (i, (a, b)) in result.avg_metrics.iter().zip(&theirs).enumerate() {
         assert!((a - b).abs() <= 0.005, "grid point {i}: {a} vs Spark {b}");
     }
-    assert_eq!(result.best_index as u64, r["cv_best_index"].as_u64().unwrap());
+    assert_eq!(
+        result.best_index as u64,
+        r["cv_best_index"].as_u64().unwrap()
+    );
     // Parallelism changes nothing: the same bits with one thread.
     let mut serial = tuner.clone();
     serial.parallelism = 1;
     let again = serial.fit(&spec, &train).unwrap();
     assert_eq!(
-        again.avg_metrics.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-        result.avg_metrics.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        again
+            .avg_metrics
+            .iter()
+            .map(|x| x.to_bits())
+            .collect::<Vec<_>>(),
+        result
+            .avg_metrics
+            .iter()
+            .map(|x| x.to_bits())
+            .collect::<Vec<_>>()
     );
     let _ = train.cache();
 }
