@@ -224,7 +224,7 @@ impl Scaler {
             },
             "MinMaxScaler" => {
                 let (min, max) = (params.f64_or("min", 0.0)?, params.f64_or("max", 1.0)?);
-                if !(min < max) {
+                if min.is_nan() || max.is_nan() || min >= max {
                     return Err(MlError::Input(format!(
                         "MinMaxScaler: min {min} must be below max {max}"
                     )));

@@ -181,7 +181,7 @@ fn check_splits(splits: &[f64]) -> Result<(), MlError> {
             "Bucketizer: splits {splits:?} need at least 3 values"
         )));
     }
-    if splits.windows(2).any(|w| !(w[0] < w[1])) {
+    if splits.iter().any(|x| x.is_nan()) || splits.windows(2).any(|w| w[0] >= w[1]) {
         return Err(MlError::Input(format!(
             "Bucketizer: splits {splits:?} must be strictly increasing"
         )));

@@ -1,9 +1,9 @@
 //! Saved pipelines: one directory with `metadata.json` (the stages' classes, uids and
 //! parameters, each stage directory's metadata checksum, and what the caller adds: the
 //! input schema, the spec, tuning results) and `stages/<index>_<uid>/` per stage in the
-//! stage's own format (models: `metadata.json` + `data.arrow`; featurizers: `metadata.json`
-//! + `data.json`, both checksummed). Written to a temporary directory renamed into place, so
-//! a directory either holds a whole pipeline or does not exist.
+//! stage's own format (models: `metadata.json` and `data.arrow`; featurizers:
+//! `metadata.json` and `data.json`, both checksummed). Written to a temporary directory
+//! renamed into place, so a directory either holds a whole pipeline or does not exist.
 
 use std::path::{Path, PathBuf};
 
