@@ -118,10 +118,13 @@ pub struct ScalerState {
     /// `outputCol`.
     pub output: String,
     /// Subtracted first (the mean with `withMean`, else 0).
+    #[serde(with = "crate::pipeline::params::lenient_f64_vec")]
     pub shift: Vec<f64>,
     /// Multiplied next.
+    #[serde(with = "crate::pipeline::params::lenient_f64_vec")]
     pub scale: Vec<f64>,
     /// Added last.
+    #[serde(with = "crate::pipeline::params::lenient_f64_vec")]
     pub offset: Vec<f64>,
     /// What Spark's model exposes (`mean`/`std`, `originalMin`/`originalMax`, `maxAbs`).
     pub learned: Vec<(String, Vec<f64>)>,

@@ -20,6 +20,7 @@ pub struct Binarizer {
     #[serde(skip)]
     params: ParamMap,
     columns: Vec<(String, String)>,
+    #[serde(with = "crate::pipeline::params::lenient_f64_vec")]
     thresholds: Vec<f64>,
 }
 
@@ -100,6 +101,7 @@ pub struct Bucketizer {
     #[serde(skip)]
     params: ParamMap,
     columns: Vec<(String, String)>,
+    #[serde(with = "crate::pipeline::params::lenient_f64_vecs")]
     splits: Vec<Vec<f64>>,
     handle_invalid: String,
 }
@@ -259,6 +261,7 @@ pub struct Normalizer {
     params: ParamMap,
     input: String,
     output: String,
+    #[serde(with = "crate::pipeline::params::lenient_f64")]
     p: f64,
 }
 

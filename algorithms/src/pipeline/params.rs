@@ -257,6 +257,81 @@ impl ParamMap {
     }
 }
 
+/// Serde for a double that may be infinite or NaN (`#[serde(with = "...")]`): written as
+/// [`number_value`] writes it, so saved stages keep `-Infinity` splits (JSON has no
+/// infinities).
+pub mod lenient_f64 {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Writes `x`.
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        super::number_value(*x).serialize(s)
+    }
+
+    /// Reads a number or one of the strings.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        super::value_number(&v)
+            .ok_or_else(|| serde::de::Error::custom(format!("{v} is not a number")))
+    }
+}
+
+/// Serde for lists of doubles that may be infinite or NaN.
+pub mod lenient_f64_vec {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Writes `xs`.
+    pub fn serialize<S: Serializer>(xs: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        xs.iter()
+            .map(|x| super::number_value(*x))
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    /// Reads numbers or the strings.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let v = Vec::<serde_json::Value>::deserialize(d)?;
+        v.iter()
+            .map(|x| {
+                super::value_number(x)
+                    .ok_or_else(|| serde::de::Error::custom(format!("{x} is not a number")))
+            })
+            .collect()
+    }
+}
+
+/// Serde for lists of lists of doubles that may be infinite or NaN.
+pub mod lenient_f64_vecs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Writes `xs`.
+    pub fn serialize<S: Serializer>(xs: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
+        xs.iter()
+            .map(|row| {
+                row.iter()
+                    .map(|x| super::number_value(*x))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    /// Reads numbers or the strings.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+        let v = Vec::<Vec<serde_json::Value>>::deserialize(d)?;
+        v.iter()
+            .map(|row| {
+                row.iter()
+                    .map(|x| {
+                        super::value_number(x)
+                            .ok_or_else(|| serde::de::Error::custom(format!("{x} is not a number")))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
