@@ -6,20 +6,25 @@
 
 pub mod assembler;
 pub mod columns;
+pub mod distributions;
 pub mod imputer;
 pub mod one_hot;
+pub mod projection;
 pub mod quantiles;
 pub mod scalers;
 pub mod simple;
 pub mod string_indexer;
+pub mod univariate;
 
 pub use assembler::VectorAssembler;
 pub use imputer::Imputer;
 pub use one_hot::OneHotEncoder;
+pub use projection::{Pca, VarianceThresholdSelector};
 pub use quantiles::QuantileDiscretizer;
 pub use scalers::{MaxAbsScaler, MinMaxScaler, StandardScaler};
 pub use simple::{Binarizer, Bucketizer, Normalizer};
 pub use string_indexer::{IndexToString, StringIndexer};
+pub use univariate::UnivariateFeatureSelector;
 
 /// Implements the stage traits for a transformer that learns nothing: a struct with a
 /// `params: ParamMap` field (skipped by serde), a `new(ParamMap)` constructor, and a batch

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use crate::feature::{
     Binarizer, Bucketizer, Imputer, IndexToString, MaxAbsScaler, MinMaxScaler, Normalizer,
-    OneHotEncoder, QuantileDiscretizer, StandardScaler, StringIndexer, VectorAssembler,
+    OneHotEncoder, Pca, QuantileDiscretizer, StandardScaler, StringIndexer,
+    UnivariateFeatureSelector, VarianceThresholdSelector, VectorAssembler,
 };
 use crate::frame::Frame;
 use crate::pipeline::params::ParamMap;
@@ -54,6 +55,9 @@ pub fn stages<F: Frame>() -> Vec<StageEntry<F>> {
         entry::<F, Binarizer>(),
         entry::<F, Bucketizer>(),
         entry::<F, QuantileDiscretizer>(),
+        entry::<F, Pca>(),
+        entry::<F, VarianceThresholdSelector>(),
+        entry::<F, UnivariateFeatureSelector>(),
         entry::<F, LogisticRegressionStage>(),
         entry::<F, LinearRegressionStage>(),
         entry::<F, KMeansStage>(),
