@@ -13,6 +13,7 @@ import json
 import math
 import os
 import random
+import sys
 
 from pyspark.sql import SparkSession
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
@@ -26,6 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "data", "census_train.csv")
 TEST = os.path.join(ROOT, "data", "census_test.csv")
 OUT = os.path.join(ROOT, "tests", "spark_reference_pipeline.json")
+# `python3 tools/spark_reference_pipeline.py extra`: PCA and the selectors only.
+EXTRA_OUT = os.path.join(ROOT, "tests", "spark_reference_pipeline_extra.json")
 SPEC = os.path.join(ROOT, "data", "census_pipeline.json")
 
 COLUMNS = ["age", "hours", "capital", "workclass", "education", "shift", "sex", "income", "fold"]
@@ -306,5 +309,62 @@ def main():
     spark.stop()
 
 
+def extra():
+    """PCA and the feature selectors on the prepared census vectors."""
+    spark = (SparkSession.builder.master("local[2]").appName("cinder-pipeline-reference-extra")
+             .config("spark.ui.enabled", "false").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    schema = StructType([StructField(c, DoubleType() if c in NUMERIC else StringType(), True)
+                         for c in COLUMNS])
+    train = spark.read.csv(TRAIN, header=True, schema=schema).cache()
+    test = spark.read.csv(TEST, header=True, schema=schema).cache()
+    prep = PREP + [
+        {"class": "StringIndexer", "params": {"inputCol": "shift", "outputCol": "shift_idx"}},
+        {"class": "VectorAssembler", "params": {"inputCols": ["workclass_idx", "education_idx", "sex_idx",
+                                                              "shift_idx"], "outputCol": "cats"}},
+    ]
+    model = Pipeline(stages=[stage(s) for s in prep]).fit(train)
+    prepared_train, prepared_test = model.transform(train), model.transform(test)
+    ref = {"spark_version": spark.version, "prep_spec": prep}
+    pca = F.PCA(inputCol="raw", outputCol="out", k=3).fit(prepared_train)
+    ref["pca_components"] = pca.pc.toArray().T.tolist()
+    ref["pca_explained_variance"] = pca.explainedVariance.toArray().tolist()
+    ref["pca_test"] = column(pca.transform(prepared_test), "out", 40)
+    vts = F.VarianceThresholdSelector(featuresCol="raw", outputCol="out", varianceThreshold=0.2).fit(prepared_train)
+    ref["variance_threshold_selected"] = list(vts.selectedFeatures)
+    cases = {
+        "anova_top5": dict(featuresCol="raw", labelCol="label", featureType="continuous",
+                           labelType="categorical", selectionMode="numTopFeatures", selectionThreshold=5),
+        "anova_fdr": dict(featuresCol="raw", labelCol="label", featureType="continuous",
+                          labelType="categorical", selectionMode="fdr", selectionThreshold=0.01),
+        "anova_fwe": dict(featuresCol="raw", labelCol="label", featureType="continuous",
+                          labelType="categorical", selectionMode="fwe", selectionThreshold=0.01),
+        "chi2_fpr": dict(featuresCol="cats", labelCol="label", featureType="categorical",
+                         labelType="categorical", selectionMode="fpr", selectionThreshold=0.05),
+        "chi2_top2": dict(featuresCol="cats", labelCol="label", featureType="categorical",
+                          labelType="categorical", selectionMode="numTopFeatures", selectionThreshold=2),
+        "fregression_percentile": dict(featuresCol="raw", labelCol="capital", featureType="continuous",
+                                       labelType="continuous", selectionMode="percentile",
+                                       selectionThreshold=0.3),
+    }
+    ref["univariate"] = {}
+    for name, params in cases.items():
+        # PySpark takes featureType, labelType and selectionThreshold through setters.
+        selector = F.UnivariateFeatureSelector(outputCol="out", featuresCol=params["featuresCol"],
+                                               labelCol=params["labelCol"],
+                                               selectionMode=params["selectionMode"])
+        selector.setFeatureType(params["featureType"]).setLabelType(params["labelType"])
+        selector.setSelectionThreshold(float(params["selectionThreshold"]))
+        m = selector.fit(prepared_train)
+        ref["univariate"][name] = {"params": params, "selected": list(m.selectedFeatures)}
+    with open(EXTRA_OUT, "w") as f:
+        json.dump(ref, f, indent=1)
+        f.write("\n")
+    spark.stop()
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["extra"]:
+        extra()
+    else:
+        main()
