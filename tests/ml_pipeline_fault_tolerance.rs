@@ -75,10 +75,16 @@ fn cross_validation_survives_a_killed_worker_bit_for_bit() {
         std::thread::spawn(move || tuner.fit(&spec, &slow).map(|r| fingerprint(&r)))
     };
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(!runner.is_finished(), "the kill must land while tuning runs");
+    assert!(
+        !runner.is_finished(),
+        "the kill must land while tuning runs"
+    );
     cx.local_cluster_mut().unwrap().kill_worker(1).unwrap();
     let got = runner.join().unwrap().expect("tuning survives the kill");
-    assert_eq!(got, expected, "bit-identical avg_metrics, best index and best model");
+    assert_eq!(
+        got, expected,
+        "bit-identical avg_metrics, best index and best model"
+    );
     assert_eq!(
         cx.status().unwrap().workers[1].state,
         cinder::WorkerState::Lost

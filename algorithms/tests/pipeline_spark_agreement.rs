@@ -530,3 +530,101 @@ fn lr_pipeline_and_cross_validation_agree_with_spark() {
     );
     let _ = train.cache();
 }
+
+fn reference_extra() -> Value {
+    let text = std::fs::read_to_string(root().join("tests/spark_reference_pipeline_extra.json"))
+        .expect("reference");
+    serde_json::from_str(&text).expect("json")
+}
+
+#[test]
+fn pca_and_selectors_agree_with_spark() {
+    let r = reference_extra();
+    let (train, test) = (load("census_train.csv"), load("census_test.csv"));
+    let prep = fit(&stages(&r["prep_spec"]), &train);
+    let (prepared_train, prepared) = (
+        prep.transform(&train).unwrap(),
+        prep.transform(&test).unwrap(),
+    );
+
+    let pca = fit(
+        &[spec(
+            "PCA",
+            serde_json::json!({"inputCol": "raw", "outputCol": "out", "k": 3}),
+        )],
+        &prepared_train,
+    );
+    let state = &pca.stages[0]
+        .1
+        .as_any()
+        .downcast_ref::<cinder_algorithms::feature::projection::ProjectionModel>()
+        .unwrap()
+        .state;
+    let spark_pc: Vec<Vec<f64>> = serde_json::from_value(r["pca_components"].clone()).unwrap();
+    // Components agree up to sign; the sign of each decides how the outputs compare.
+    let mut signs = Vec::new();
+    for (ours, theirs) in state.matrix.iter().zip(&spark_pc) {
+        let dot: f64 = ours.iter().zip(theirs).map(|(a, b)| a * b).sum();
+        let sign = dot.signum();
+        for (a, b) in ours.iter().zip(theirs) {
+            assert!(close(a * sign, *b, 1e-9), "component {a} vs Spark {b}");
+        }
+        // On its own terms: unit length.
+        assert!((ours.iter().map(|x| x * x).sum::<f64>() - 1.0).abs() < 1e-12);
+        signs.push(sign);
+    }
+    let spark_ev: Vec<f64> = serde_json::from_value(r["pca_explained_variance"].clone()).unwrap();
+    for (a, b) in state.explained_variance.iter().zip(&spark_ev) {
+        assert!(close(*a, *b, 1e-9), "explained variance {a} vs Spark {b}");
+    }
+    let out = concat(&pca.transform(&prepared).unwrap());
+    let projected: Vec<Option<Vec<f64>>> = vector_values(&out, "out")
+        .unwrap()
+        .into_iter()
+        .map(|v| v.map(|v| v.iter().zip(&signs).map(|(x, s)| x * s).collect()))
+        .collect();
+    assert_vectors("PCA", &projected, &r["pca_test"], 1e-9);
+
+    let vts = fit(
+        &[spec(
+            "VarianceThresholdSelector",
+            serde_json::json!({"featuresCol": "raw", "outputCol": "out", "varianceThreshold": 0.2}),
+        )],
+        &prepared_train,
+    );
+    let selected = &vts.stages[0]
+        .1
+        .as_any()
+        .downcast_ref::<cinder_algorithms::feature::projection::ProjectionModel>()
+        .unwrap()
+        .state
+        .selected;
+    let spark: Vec<usize> =
+        serde_json::from_value(r["variance_threshold_selected"].clone()).unwrap();
+    assert_eq!(selected, &spark);
+
+    for (name, case) in r["univariate"].as_object().unwrap() {
+        let mut params = case["params"].clone();
+        params["outputCol"] = "out".into();
+        let model = fit(
+            &[spec("UnivariateFeatureSelector", params)],
+            &prepared_train,
+        );
+        let selected = &model.stages[0]
+            .1
+            .as_any()
+            .downcast_ref::<cinder_algorithms::feature::projection::ProjectionModel>()
+            .unwrap()
+            .state
+            .selected;
+        // Spark lists its selectedFeatures in p-value (or row) order and transforms with
+        // them sorted; Cinder keeps them sorted.
+        let mut spark: Vec<usize> = serde_json::from_value(case["selected"].clone()).unwrap();
+        spark.sort_unstable();
+        assert_eq!(selected, &spark, "{name}");
+        assert!(
+            !selected.is_empty(),
+            "{name}: a case that selects something"
+        );
+    }
+}
