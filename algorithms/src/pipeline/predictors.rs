@@ -2,15 +2,11 @@
 //! parameters into the estimator's struct, fits it, and saves the fitted model in the
 //! model's own format (`metadata.json` + `data.arrow`) inside the stage directory.
 
-use std::any::Any;
-use std::path::Path;
-
 use crate::classification::{Family, LogisticRegression, LogisticRegressionModel};
 use crate::clustering::{DistanceMeasure, InitMode, KMeans, KMeansModel};
 use crate::features::{FeatureCols, FeatureSpec};
-use crate::frame::Frame;
 use crate::pipeline::params::ParamMap;
-use crate::pipeline::stage::{Estimator, Model, ModelKind, Stage, StageClass};
+use crate::pipeline::stage::ModelKind;
 use crate::recommendation::als_kernel::RatingColumns;
 use crate::recommendation::{Als, AlsModel, ColdStartStrategy};
 use crate::regression::{LinearRegression, LinearRegressionModel, Solver};
@@ -229,14 +225,18 @@ fn als(params: &ParamMap) -> Result<Als, MlError> {
 
 /// Declares a stage over an existing estimator and model: `$stage` (the estimator stage) and
 /// `$fitted` (the model stage), Spark's `$class`, how parameters build the estimator
-/// (`$build`), the model's kind and the label column it was trained on.
+/// (`$build`: `fn(&ParamMap) -> Result<Estimator, MlError>`), the model's kind and the label
+/// column it was trained on. The estimator needs `fit<F: Frame>(&self, &F) -> Result<Model,
+/// MlError>`; the model `transform<F: Frame>`, `save(&Path)` and `load(&Path)` (the library's
+/// conventions). Other modules of the crate use it as
+/// `crate::pipeline::predictors::predictor_stage!`, then add one line to the registry.
 macro_rules! predictor_stage {
     ($stage:ident, $fitted:ident, $class:literal, $est:ty, $model:ty, $build:path, $kind:expr,
      |$m:ident| $label:expr) => {
         #[doc = concat!("Spark's `", $class, "` as a pipeline stage.")]
         #[derive(Debug, Clone)]
         pub struct $stage {
-            params: ParamMap,
+            params: $crate::pipeline::params::ParamMap,
             /// The estimator the parameters describe.
             pub estimator: $est,
         }
@@ -244,14 +244,16 @@ macro_rules! predictor_stage {
         #[doc = concat!("A fitted `", $class, "` stage.")]
         #[derive(Debug, Clone)]
         pub struct $fitted {
-            params: ParamMap,
+            params: $crate::pipeline::params::ParamMap,
             /// The fitted model.
             pub model: $model,
         }
 
         impl $stage {
             /// The stage from Spark's parameters.
-            pub fn new(params: ParamMap) -> Result<Self, MlError> {
+            pub fn new(
+                params: $crate::pipeline::params::ParamMap,
+            ) -> Result<Self, $crate::MlError> {
                 Ok(Self {
                     estimator: $build(&params)?,
                     params,
@@ -259,26 +261,29 @@ macro_rules! predictor_stage {
             }
         }
 
-        impl Stage for $stage {
+        impl $crate::pipeline::stage::Stage for $stage {
             fn class(&self) -> &'static str {
                 $class
             }
-            fn params(&self) -> &ParamMap {
+            fn params(&self) -> &$crate::pipeline::params::ParamMap {
                 &self.params
             }
         }
 
-        impl Stage for $fitted {
+        impl $crate::pipeline::stage::Stage for $fitted {
             fn class(&self) -> &'static str {
                 $class
             }
-            fn params(&self) -> &ParamMap {
+            fn params(&self) -> &$crate::pipeline::params::ParamMap {
                 &self.params
             }
         }
 
-        impl<F: Frame> Estimator<F> for $stage {
-            fn fit(&self, data: &F) -> Result<Box<dyn Model<F>>, MlError> {
+        impl<F: $crate::frame::Frame> $crate::pipeline::stage::Estimator<F> for $stage {
+            fn fit(
+                &self,
+                data: &F,
+            ) -> Result<Box<dyn $crate::pipeline::stage::Model<F>>, $crate::MlError> {
                 Ok(Box::new($fitted {
                     params: self.params.clone(),
                     model: self.estimator.fit(data)?,
@@ -289,31 +294,36 @@ macro_rules! predictor_stage {
             }
         }
 
-        impl<F: Frame> Model<F> for $fitted {
-            fn transform(&self, data: &F) -> Result<F, MlError> {
+        impl<F: $crate::frame::Frame> $crate::pipeline::stage::Model<F> for $fitted {
+            fn transform(&self, data: &F) -> Result<F, $crate::MlError> {
                 self.model.transform(data)
             }
-            fn save(&self, dir: &Path) -> Result<(), MlError> {
+            fn save(&self, dir: &std::path::Path) -> Result<(), $crate::MlError> {
                 self.model.save(dir)
             }
-            fn kind(&self) -> ModelKind {
+            fn kind(&self) -> $crate::pipeline::stage::ModelKind {
                 $kind
             }
             fn label_col(&self) -> Option<String> {
                 let $m = &self.model;
                 $label
             }
-            fn as_any(&self) -> &dyn Any {
+            fn as_any(&self) -> &dyn std::any::Any {
                 self
             }
         }
 
-        impl<F: Frame> StageClass<F> for $stage {
+        impl<F: $crate::frame::Frame> $crate::pipeline::stage::StageClass<F> for $stage {
             const CLASS: &'static str = $class;
-            fn estimator(params: ParamMap) -> Result<Box<dyn Estimator<F>>, MlError> {
+            fn estimator(
+                params: $crate::pipeline::params::ParamMap,
+            ) -> Result<Box<dyn $crate::pipeline::stage::Estimator<F>>, $crate::MlError> {
                 Ok(Box::new(Self::new(params)?))
             }
-            fn load(dir: &Path, params: ParamMap) -> Result<Box<dyn Model<F>>, MlError> {
+            fn load(
+                dir: &std::path::Path,
+                params: $crate::pipeline::params::ParamMap,
+            ) -> Result<Box<dyn $crate::pipeline::stage::Model<F>>, $crate::MlError> {
                 Ok(Box::new($fitted {
                     params,
                     model: <$model>::load(dir)?,
@@ -322,6 +332,9 @@ macro_rules! predictor_stage {
         }
     };
 }
+// Re-exported for the crate's other estimators (trees, ...), which wrap themselves with it.
+#[allow(unused_imports)]
+pub(crate) use predictor_stage;
 
 predictor_stage!(
     LogisticRegressionStage,
