@@ -126,7 +126,7 @@ fn main() -> anyhow::Result<()> {
     let cx = Context::local_with(LocalCluster::builder().workers(2).cores(1))?;
     let options = CsvOptions {
         schema: Some(typed_schema(&csv, &[])?),
-        partitions: 8,
+        partitions: Some(8),
         ..CsvOptions::default()
     };
     let data = cx.read_csv(&csv, options)?.cache();

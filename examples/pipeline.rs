@@ -16,7 +16,7 @@ fn read(cx: &Context, name: &str) -> anyhow::Result<Dataset> {
     let schema = typed_schema(std::path::Path::new(&path), &[])?;
     let options = CsvOptions {
         schema: Some(schema),
-        partitions: 4,
+        partitions: Some(4),
         ..CsvOptions::default()
     };
     Ok(cx.read_csv(&path, options)?.cache())

@@ -41,7 +41,7 @@ pub fn check_pipeline_train(args: &TrainArgs, m: &ArgMatches) -> Result<(), Stri
             id.replace('_', "-")
         ));
     }
-    if args.input.partitions == 0 {
+    if args.input.partitions == Some(0) {
         return Err("--partitions 0: must be at least 1".into());
     }
     if let Some(schema) = &args.schema {

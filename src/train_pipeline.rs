@@ -7,7 +7,7 @@
 use anyhow::{bail, Context as _};
 use cinder::cli_ml::{DataArgs, DataFormat, EvaluateArgs, PredictArgs, TrainArgs};
 use cinder::typed_csv::{parse_schema, type_name, typed_schema};
-use cinder::{Context, CsvOptions, CsvType, Dataset};
+use cinder::{Context, CsvOptions, CsvType, Dataset, ParquetOptions};
 use cinder_algorithms::clustering::ClusteringEvaluator;
 use cinder_algorithms::evaluation::{
     BinaryClassificationEvaluator, MulticlassClassificationEvaluator, RegressionEvaluator,
@@ -58,7 +58,7 @@ fn read_input(
 ) -> anyhow::Result<(Dataset, Value)> {
     let format = cinder::cli_check::resolved_format(input.format, &input.data);
     let files = crate::inputs::input_files(&input.data)?;
-    let partitions = input.partitions.max(1);
+    let partitions = input.partitions;
     let (ds, schema) = match format {
         DataFormat::Csv => {
             let inferred = typed_schema(&files[0], &[])?;
@@ -78,11 +78,15 @@ fn read_input(
             })?;
             (ds, Some(schema))
         }
-        DataFormat::Parquet if input.data.is_dir() => (cx.read_parquet(&input.data)?, None),
-        DataFormat::Parquet => (
-            crate::inputs::read_all(&files, |f| Ok(cx.read_parquet(f)?))?,
-            None,
-        ),
+        DataFormat::Parquet => {
+            let options = ParquetOptions { partitions };
+            let ds = if input.data.is_dir() {
+                cx.read_parquet_with(&input.data, options)?
+            } else {
+                crate::inputs::read_all(&files, |f| Ok(cx.read_parquet_with(f, options)?))?
+            };
+            (ds, None)
+        }
         DataFormat::Libsvm => (crate::train::load_for(cx, input, true, None)?.0, None),
         DataFormat::Movielens => bail!("--format movielens is not read by pipelines"),
     };

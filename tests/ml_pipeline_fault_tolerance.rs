@@ -60,7 +60,7 @@ fn cross_validation_survives_a_killed_worker_bit_for_bit() {
     let schema = typed_schema(std::path::Path::new(path), &[]).unwrap();
     let options = CsvOptions {
         schema: Some(schema),
-        partitions: 6,
+        partitions: Some(6),
         ..CsvOptions::default()
     };
     let data = cx.read_csv(path, options).unwrap().cache();
