@@ -65,7 +65,7 @@ fn cross_validation_survives_a_killed_worker_bit_for_bit() {
     };
     let data = cx.read_csv(path, options).unwrap().cache();
     // Every pass takes a while, so the kill lands in the middle of the folds' fits.
-    let slow = data.map_batches("cinder.delay", &10u64).unwrap();
+    let slow = data.map_batches("cinder.delay", &20u64).unwrap();
     let spec = spec();
     let tuner = Tuner::from_spec(spec.tuning.as_ref().unwrap()).unwrap();
     let expected = fingerprint(&tuner.fit(&spec, &slow).unwrap());
