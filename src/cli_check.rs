@@ -45,7 +45,7 @@ const ALGORITHM_FLAGS: &[(&str, &[Algorithm])] = {
 /// Flags that name columns, which a LibSVM or MovieLens input does not have.
 const COLUMN_FLAGS: &[&str] = &["label_col", "weight_col", "features_cols"];
 
-fn given(m: &ArgMatches, id: &str) -> bool {
+pub(crate) fn given(m: &ArgMatches, id: &str) -> bool {
     m.try_contains_id(id).unwrap_or(false) && m.value_source(id) == Some(ValueSource::CommandLine)
 }
 
@@ -106,13 +106,16 @@ pub fn check_out(out: &Path) -> Result<(), String> {
 
 /// Checks a `cinder train` command line (`m`: its matches).
 pub fn check_train(args: &TrainArgs, m: &ArgMatches) -> Result<(), String> {
+    let Some(algorithm) = args.algorithm else {
+        return crate::cli_pipeline::check_pipeline_train(args, m);
+    };
     for (id, algorithms) in ALGORITHM_FLAGS {
-        if given(m, id) && !algorithms.contains(&args.algorithm) {
+        if given(m, id) && !algorithms.contains(&algorithm) {
             let readers: Vec<String> = algorithms.iter().map(|a| algorithm_name(*a)).collect();
             return Err(format!(
                 "{} does not apply to {} (it is a parameter of {})",
                 flag(id),
-                algorithm_name(args.algorithm),
+                algorithm_name(algorithm),
                 readers.join(", ")
             ));
         }

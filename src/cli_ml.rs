@@ -96,12 +96,24 @@ pub struct DataArgs {
     pub rating_col: String,
 }
 
-/// `cinder train ALGO ...`.
+/// `cinder train ALGO ...` or `cinder train --pipeline SPEC.json ...`.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
-    /// The algorithm.
-    #[arg(value_enum)]
-    pub algorithm: Algorithm,
+    /// The algorithm (omitted with --pipeline).
+    #[arg(
+        value_enum,
+        required_unless_present = "pipeline",
+        conflicts_with = "pipeline"
+    )]
+    pub algorithm: Option<Algorithm>,
+    /// Fit the pipeline this JSON spec describes (Spark's class and parameter names; see
+    /// the README's "Pipelines").
+    #[arg(long, value_name = "SPEC.json")]
+    pub pipeline: Option<PathBuf>,
+    /// With --pipeline, CSV column types that override inference: `name:type,...` with type
+    /// string, double, long or boolean (saved with the pipeline).
+    #[arg(long, value_name = "NAME:TYPE,...", requires = "pipeline")]
+    pub schema: Option<String>,
     #[command(flatten)]
     /// Input.
     pub input: DataArgs,

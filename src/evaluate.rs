@@ -139,6 +139,9 @@ pub fn metrics_on(model: &Trained, data: &Dataset) -> anyhow::Result<Value> {
 
 /// `cinder evaluate --model DIR --data PATH [--json]`.
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
+    if cinder_algorithms::pipeline::persist::is_pipeline(&args.model) {
+        return crate::train_pipeline::evaluate(args);
+    }
     let (metadata, _) = cinder_algorithms::persistence::load_any(&args.model)?;
     let model = Trained::load(&args.model, &metadata)?;
     let name = format!("cinder evaluate {}", metadata.algorithm);

@@ -10,6 +10,7 @@ pub mod cert;
 pub mod cli;
 pub mod cli_check;
 pub mod cli_ml;
+pub mod cli_pipeline;
 pub mod context;
 pub mod daemon;
 pub mod dataset;
@@ -24,6 +25,7 @@ pub mod size;
 pub mod sources;
 pub mod status;
 pub mod top;
+pub mod typed_csv;
 pub mod watcher;
 
 pub use cinder_actors as runtime;

@@ -21,4 +21,28 @@ impl Frame for Dataset {
             .map_err(|e| MlError::Data(e.to_string()))?
             .cache())
     }
+
+    fn map_batches<A: serde::Serialize + ?Sized>(
+        &self,
+        function: &str,
+        args: &A,
+    ) -> Result<Self, MlError> {
+        Dataset::map_batches(self, function, args).map_err(|e| MlError::Data(e.to_string()))
+    }
+
+    fn random_split(&self, weights: &[f64], seed: u64) -> Result<Vec<Self>, MlError> {
+        Dataset::random_split(self, weights, seed).map_err(|e| MlError::Data(e.to_string()))
+    }
+
+    fn union(&self, other: &Self) -> Result<Self, MlError> {
+        Ok(Dataset::union(self, other))
+    }
+
+    fn cache(&self) -> Self {
+        Dataset::cache(self)
+    }
+
+    fn unpersist(&self) -> Result<(), MlError> {
+        Dataset::unpersist(self).map_err(|e| MlError::Data(e.to_string()))
+    }
 }

@@ -282,20 +282,22 @@ fn progress_bar(quiet: bool) -> ProgressBar {
 
 /// `cinder train ALGO ...`.
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
-    let algorithm = clap::ValueEnum::to_possible_value(&args.algorithm).map_or_else(
-        || format!("{:?}", args.algorithm),
-        |v| v.get_name().to_string(),
-    );
+    let Some(algorithm) = args.algorithm else {
+        return crate::train_pipeline::train(args);
+    };
+    let algorithm = clap::ValueEnum::to_possible_value(&algorithm)
+        .map_or_else(|| format!("{algorithm:?}"), |v| v.get_name().to_string());
     let name = format!("cinder train {algorithm}");
     as_application(&args.placement, &name, |cx| train_in(cx, args))
 }
 
 fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
-    if args.algorithm == Algorithm::Als {
+    let algorithm = args.algorithm.context("no algorithm")?;
+    if algorithm == Algorithm::Als {
         return train_als(cx, args);
     }
     let started = std::time::Instant::now();
-    let supervised = args.algorithm != Algorithm::Kmeans;
+    let supervised = algorithm != Algorithm::Kmeans;
     let (data, spec) = load_for(cx, &args.input, supervised, None)?;
     let data = check_finite(
         data,
@@ -326,7 +328,7 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
     bar.set_message("computing statistics");
     let mut on_iter =
         |i: usize, value: f64| bar.set_message(format!("iteration {i}: objective {value:.6}"));
-    let (mut json, human, model) = match args.algorithm {
+    let (mut json, human, model) = match algorithm {
         Algorithm::LogisticRegression => {
             let estimator = LogisticRegression {
                 max_iter: args.max_iter.unwrap_or(100),
@@ -704,6 +706,9 @@ fn logistic_output(model: &LogisticRegressionModel) -> (serde_json::Value, Strin
 
 /// `cinder predict --model DIR --data PATH [--out PATH]`.
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
+    if cinder_algorithms::pipeline::persist::is_pipeline(&args.model) {
+        return crate::train_pipeline::predict(args);
+    }
     let (metadata, _) = load_any(&args.model)?;
     let name = format!("cinder predict {}", metadata.algorithm);
     as_application(&args.placement, &name, |cx| predict_in(cx, args, &metadata))
@@ -845,7 +850,7 @@ fn schema_names(ds: &Dataset) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-fn emit(predictions: &Dataset, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+pub(crate) fn emit(predictions: &Dataset, out: Option<&std::path::Path>) -> anyhow::Result<()> {
     match out {
         Some(out) => {
             if out.extension().is_some_and(|e| e == "csv") {
@@ -912,6 +917,9 @@ fn arrow_cell(column: &arrow_array::ArrayRef, i: usize) -> String {
         return v.value(i).to_string();
     }
     if let Some(v) = any.downcast_ref::<Int32Array>() {
+        return v.value(i).to_string();
+    }
+    if let Some(v) = any.downcast_ref::<arrow_array::StringArray>() {
         return v.value(i).to_string();
     }
     format!("{:?}", column.slice(i, 1))

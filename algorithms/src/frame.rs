@@ -5,6 +5,8 @@ use arrow_array::{ArrayRef, RecordBatch};
 use cinder_actors::data::aggregate::{aggregate_function, Aggregator};
 use cinder_actors::data::functions::column_function;
 
+use serde::Serialize;
+
 use crate::MlError;
 
 /// A partitioned dataset algorithms can fold and extend.
@@ -19,6 +21,24 @@ pub trait Frame: Sized {
     /// The rows redistributed by a stable hash of the key columns (equal keys together),
     /// kept in memory for repeated passes.
     fn partition_by(&self, keys: &[&str], partitions: u32) -> Result<Self, MlError>;
+
+    /// The dataset with every partition replaced by a registered batch map's output
+    /// (`register_map!`): pipeline stages add columns (with field metadata) and drop rows.
+    fn map_batches<A: Serialize + ?Sized>(&self, function: &str, args: &A)
+        -> Result<Self, MlError>;
+
+    /// Splits the rows at random into parts sized by `weights`, deterministic per `seed`
+    /// (every row in exactly one part); cross-validation's folds.
+    fn random_split(&self, weights: &[f64], seed: u64) -> Result<Vec<Self>, MlError>;
+
+    /// The partitions of `self` followed by those of `other`.
+    fn union(&self, other: &Self) -> Result<Self, MlError>;
+
+    /// The same rows, kept in memory after the first pass (for iterative estimators).
+    fn cache(&self) -> Self;
+
+    /// Releases what [`Frame::cache`] kept (a no-op for data that was not cached).
+    fn unpersist(&self) -> Result<(), MlError>;
 }
 
 /// Record batches in process, one per partition.
@@ -79,5 +99,73 @@ impl Frame for LocalFrame {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { batches })
+    }
+
+    fn map_batches<A: Serialize + ?Sized>(
+        &self,
+        function: &str,
+        args: &A,
+    ) -> Result<Self, MlError> {
+        let bytes = rmp_serde::to_vec_named(args).map_err(|e| MlError::Data(e.to_string()))?;
+        let func = cinder_actors::data::functions::map_function(function)
+            .map_err(|e| MlError::Data(e.to_string()))?;
+        let batches = self
+            .batches
+            .iter()
+            .map(|b| func(b, &bytes).map_err(MlError::Data))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { batches })
+    }
+
+    fn random_split(&self, weights: &[f64], seed: u64) -> Result<Vec<Self>, MlError> {
+        let total: f64 = weights.iter().sum();
+        if weights.is_empty() || weights.iter().any(|w| !w.is_finite() || *w < 0.0) || total <= 0.0
+        {
+            return Err(MlError::Input(format!(
+                "random_split weights {weights:?} must be non-negative with a positive sum"
+            )));
+        }
+        let mut lower = 0.0;
+        let mut parts = Vec::with_capacity(weights.len());
+        for (i, w) in weights.iter().enumerate() {
+            let upper = if i + 1 == weights.len() {
+                1.0
+            } else {
+                lower + w / total
+            };
+            let batches = self
+                .batches
+                .iter()
+                .enumerate()
+                .map(|(p, b)| {
+                    let mask = cinder_actors::data::exec::sample_mask(
+                        b.num_rows(),
+                        lower,
+                        upper,
+                        seed,
+                        p as u32,
+                    );
+                    arrow_select::filter::filter_record_batch(b, &mask)
+                        .map_err(|e| MlError::Data(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            parts.push(Self { batches });
+            lower = upper;
+        }
+        Ok(parts)
+    }
+
+    fn union(&self, other: &Self) -> Result<Self, MlError> {
+        let mut batches = self.batches.clone();
+        batches.extend(other.batches.iter().cloned());
+        Ok(Self { batches })
+    }
+
+    fn cache(&self) -> Self {
+        self.clone()
+    }
+
+    fn unpersist(&self) -> Result<(), MlError> {
+        Ok(())
     }
 }

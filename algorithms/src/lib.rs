@@ -14,12 +14,15 @@ pub mod clustering;
 pub mod datagen;
 pub mod error;
 pub mod evaluation;
+pub mod feature;
 pub mod features;
 pub mod frame;
 pub mod optim;
 pub mod persistence;
+pub mod pipeline;
 pub mod recommendation;
 pub mod regression;
+pub mod tuning;
 pub mod validity;
 pub mod vectors;
 
