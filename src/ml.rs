@@ -21,4 +21,16 @@ impl Frame for Dataset {
             .map_err(|e| MlError::Data(e.to_string()))?
             .cache())
     }
+
+    fn map_batches<A: serde::Serialize>(&self, function: &str, args: &A) -> Result<Self, MlError> {
+        Dataset::map_batches(self, function, args).map_err(|e| MlError::Data(e.to_string()))
+    }
+
+    fn cached(&self) -> Result<Self, MlError> {
+        Ok(self.cache())
+    }
+
+    fn uncache(&self) -> Result<(), MlError> {
+        self.unpersist().map_err(|e| MlError::Data(e.to_string()))
+    }
 }

@@ -19,6 +19,16 @@ pub trait Frame: Sized {
     /// The rows redistributed by a stable hash of the key columns (equal keys together),
     /// kept in memory for repeated passes.
     fn partition_by(&self, keys: &[&str], partitions: u32) -> Result<Self, MlError>;
+
+    /// The dataset transformed by a registered batch map (`register_map!`), partition by
+    /// partition.
+    fn map_batches<A: serde::Serialize>(&self, function: &str, args: &A) -> Result<Self, MlError>;
+
+    /// The dataset kept (in memory, then on disk) for repeated passes.
+    fn cached(&self) -> Result<Self, MlError>;
+
+    /// Drops what [`Frame::cached`] kept (it is recomputed from its lineage if read again).
+    fn uncache(&self) -> Result<(), MlError>;
 }
 
 /// Record batches in process, one per partition.
@@ -79,5 +89,25 @@ impl Frame for LocalFrame {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { batches })
+    }
+
+    fn map_batches<A: serde::Serialize>(&self, function: &str, args: &A) -> Result<Self, MlError> {
+        let bytes = rmp_serde::to_vec_named(args).map_err(|e| MlError::Data(e.to_string()))?;
+        let func = cinder_actors::data::functions::map_function(function)
+            .map_err(|e| MlError::Data(e.to_string()))?;
+        let batches = self
+            .batches
+            .iter()
+            .map(|b| func(b, &bytes).map_err(MlError::Data))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { batches })
+    }
+
+    fn cached(&self) -> Result<Self, MlError> {
+        Ok(self.clone())
+    }
+
+    fn uncache(&self) -> Result<(), MlError> {
+        Ok(())
     }
 }

@@ -19,6 +19,7 @@ pub mod optim;
 pub mod persistence;
 pub mod recommendation;
 pub mod regression;
+pub mod tree;
 pub mod validity;
 pub mod vectors;
 

@@ -1,0 +1,150 @@
+//! Saving and loading tree models in the common model format ([`crate::persistence`]): the
+//! parameters and scalar results in `metadata.json`, one row per node in `data.arrow`:
+//! `[tree, prediction, impurity, gain, raw count, feature (-1: leaf), threshold, bin, left,
+//! right, stats...]`, nodes of a tree in arena order.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{TreeAlgorithm, TreeEnsembleModel};
+use super::node::{DecisionTree, Node, Split};
+use super::TreeParams;
+use crate::MlError;
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    params: TreeParams,
+    estimator: serde_json::Value,
+    num_features: usize,
+    num_classes: usize,
+    tree_weights: Vec<f64>,
+    feature_importances: Vec<f64>,
+    thresholds: Vec<f64>,
+    num_trees: usize,
+    total_num_nodes: usize,
+}
+
+const FIXED: usize = 10;
+
+impl TreeEnsembleModel {
+    /// Saves the model to a new directory.
+    pub fn save(&self, dir: &Path) -> Result<(), MlError> {
+        let meta = Meta {
+            params: self.params.clone(),
+            estimator: self.estimator.clone(),
+            num_features: self.num_features,
+            num_classes: self.num_classes,
+            tree_weights: self.tree_weights.clone(),
+            feature_importances: self.feature_importances.clone(),
+            thresholds: self.thresholds.clone(),
+            num_trees: self.trees.len(),
+            total_num_nodes: self.total_num_nodes(),
+        };
+        let mut rows = Vec::with_capacity(self.total_num_nodes());
+        for (t, tree) in self.trees.iter().enumerate() {
+            for n in &tree.nodes {
+                let mut row = vec![
+                    t as f64,
+                    n.prediction,
+                    n.impurity,
+                    n.gain,
+                    n.raw_count,
+                    -1.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                ];
+                if let Some(s) = &n.split {
+                    row[5] = s.feature as f64;
+                    row[6] = s.threshold;
+                    row[7] = s.bin as f64;
+                    row[8] = s.left as f64;
+                    row[9] = s.right as f64;
+                }
+                row.extend(&n.stats);
+                rows.push(row);
+            }
+        }
+        crate::persistence::save(dir, self.algorithm.name(), &meta, &rows)
+    }
+
+    /// Loads a model saved by [`TreeEnsembleModel::save`] (any of the six algorithms).
+    pub fn load(dir: &Path) -> Result<Self, MlError> {
+        let bad = |message: String| MlError::Model {
+            path: dir.display().to_string(),
+            message,
+        };
+        let (metadata, _) = crate::persistence::load_any(dir)?;
+        let algorithm = TreeAlgorithm::parse(&metadata.algorithm).ok_or_else(|| {
+            bad(format!(
+                "holds a {} model, not a tree model",
+                metadata.algorithm
+            ))
+        })?;
+        let (meta, rows): (Meta, Vec<Vec<f64>>) = crate::persistence::load(dir, algorithm.name())?;
+        let mut trees: Vec<DecisionTree> = (0..meta.num_trees)
+            .map(|_| DecisionTree { nodes: Vec::new() })
+            .collect();
+        for (i, row) in rows.iter().enumerate() {
+            if row.len() < FIXED {
+                return Err(bad(format!("node row {i} has {} values", row.len())));
+            }
+            let t = row[0] as usize;
+            let tree = trees
+                .get_mut(t)
+                .ok_or_else(|| bad(format!("node row {i} names tree {t} of {}", meta.num_trees)))?;
+            let split = if row[5] >= 0.0 {
+                Some(Split {
+                    feature: row[5] as usize,
+                    threshold: row[6],
+                    bin: row[7] as usize,
+                    left: row[8] as usize,
+                    right: row[9] as usize,
+                })
+            } else {
+                None
+            };
+            tree.nodes.push(Node {
+                prediction: row[1],
+                impurity: row[2],
+                gain: row[3],
+                raw_count: row[4],
+                split,
+                stats: row[FIXED..].to_vec(),
+            });
+        }
+        for (t, tree) in trees.iter().enumerate() {
+            let n = tree.nodes.len();
+            let broken = n == 0
+                || tree.nodes.iter().enumerate().any(|(i, node)| {
+                    node.split.as_ref().is_some_and(|s| {
+                        // Children come after their parent: no cycles.
+                        s.left <= i
+                            || s.right <= i
+                            || s.left >= n
+                            || s.right >= n
+                            || s.feature >= meta.num_features
+                    })
+                });
+            if broken {
+                return Err(bad(format!("tree {t} is empty or links outside itself")));
+            }
+        }
+        if meta.tree_weights.len() != trees.len() {
+            return Err(bad("tree weights do not match the trees".into()));
+        }
+        Ok(Self {
+            algorithm,
+            trees,
+            tree_weights: meta.tree_weights,
+            num_features: meta.num_features,
+            num_classes: meta.num_classes,
+            feature_importances: meta.feature_importances,
+            thresholds: meta.thresholds,
+            params: meta.params,
+            estimator: meta.estimator,
+        })
+    }
+}
