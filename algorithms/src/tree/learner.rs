@@ -56,6 +56,8 @@ struct Grown {
     gain: f64,
     split: Option<Split>,
     open: bool,
+    /// The node's own split search found no allowed split.
+    invalid: bool,
 }
 
 /// Grows `ids.len()` trees at once (tree `t` samples rows with bagging id `ids[t]`) and calls
@@ -88,6 +90,7 @@ pub fn grow<F: Frame>(
                 gain: 0.0,
                 split: None,
                 open: true,
+                invalid: false,
             }]
         })
         .collect();
@@ -322,6 +325,7 @@ fn apply(
     nodes[i].open = false;
     nodes[i].impurity = stats.impurity;
     nodes[i].calc = Some(stats.parent.clone());
+    nodes[i].invalid = stats.gain == f64::MIN;
     let leaf = stats.gain <= 0.0 || level == params.max_depth;
     let (Some((feature, bin)), Some((left, right)), false) = (choice, stats.children, leaf) else {
         return;
@@ -339,6 +343,7 @@ fn apply(
             gain: 0.0,
             split: None,
             open,
+            invalid: false,
         });
         nodes.len() - 1
     };
@@ -353,30 +358,52 @@ fn apply(
     });
 }
 
+/// The model tree, with Spark's pruning (`LearningNode.toNode(prune = true)`): a split
+/// whose two children are leaves predicting the same value becomes a leaf (bottom-up), and a
+/// leaf whose split search found no allowed split has impurity -1.
 fn finish(nodes: Vec<Grown>, impurity: Impurity) -> DecisionTree {
-    DecisionTree {
-        nodes: nodes
-            .into_iter()
-            .map(|n| {
-                let calc = n.calc.unwrap_or(Calculator {
-                    stats: Vec::new(),
-                    raw_count: 0.0,
-                });
-                Node {
-                    prediction: if calc.stats.is_empty() {
-                        0.0
-                    } else {
-                        calc.predict(impurity)
-                    },
-                    impurity: n.impurity,
-                    stats: calc.stats,
-                    raw_count: calc.raw_count,
-                    gain: n.gain,
-                    split: n.split,
-                }
-            })
-            .collect(),
+    fn build(nodes: &[Grown], i: usize, impurity: Impurity, out: &mut Vec<Node>) {
+        let n = &nodes[i];
+        let calc = n.calc.clone().unwrap_or(Calculator {
+            stats: Vec::new(),
+            raw_count: 0.0,
+        });
+        let at = out.len();
+        out.push(Node {
+            prediction: if calc.stats.is_empty() {
+                0.0
+            } else {
+                calc.predict(impurity)
+            },
+            impurity: if n.invalid { -1.0 } else { n.impurity },
+            stats: calc.stats,
+            raw_count: calc.raw_count,
+            gain: n.gain,
+            split: None,
+        });
+        let Some(split) = &n.split else { return };
+        let left = out.len();
+        build(nodes, split.left, impurity, out);
+        let right = out.len();
+        build(nodes, split.right, impurity, out);
+        let (l, r) = (&out[left], &out[right]);
+        if l.split.is_none() && r.split.is_none() && l.prediction == r.prediction {
+            let prediction = l.prediction;
+            out.truncate(at + 1);
+            out[at].prediction = prediction;
+            out[at].impurity = n.impurity;
+            out[at].gain = 0.0;
+            return;
+        }
+        out[at].split = Some(Split {
+            left,
+            right,
+            ..split.clone()
+        });
     }
+    let mut out = Vec::with_capacity(nodes.len());
+    build(&nodes, 0, impurity, &mut out);
+    DecisionTree { nodes: out }
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 //! Saving and loading tree models in the common model format ([`crate::persistence`]): the
 //! parameters and scalar results in `metadata.json`, one row per node in `data.arrow`:
 //! `[tree, prediction, impurity, gain, raw count, feature (-1: leaf), threshold, bin, left,
-//! right, stats...]`, nodes of a tree in arena order.
+//! right, tree weight, stats...]`, nodes of a tree in arena order. Every value the model
+//! computes with is in `data.arrow` (exact doubles); importances are computed again on load.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{TreeAlgorithm, TreeEnsembleModel};
+use super::model::{feature_importances, TreeAlgorithm, TreeEnsembleModel};
 use super::node::{DecisionTree, Node, Split};
 use super::TreeParams;
 use crate::MlError;
@@ -18,14 +19,12 @@ struct Meta {
     estimator: serde_json::Value,
     num_features: usize,
     num_classes: usize,
-    tree_weights: Vec<f64>,
-    feature_importances: Vec<f64>,
     thresholds: Vec<f64>,
     num_trees: usize,
     total_num_nodes: usize,
 }
 
-const FIXED: usize = 10;
+const FIXED: usize = 11;
 
 impl TreeEnsembleModel {
     /// Saves the model to a new directory.
@@ -35,8 +34,6 @@ impl TreeEnsembleModel {
             estimator: self.estimator.clone(),
             num_features: self.num_features,
             num_classes: self.num_classes,
-            tree_weights: self.tree_weights.clone(),
-            feature_importances: self.feature_importances.clone(),
             thresholds: self.thresholds.clone(),
             num_trees: self.trees.len(),
             total_num_nodes: self.total_num_nodes(),
@@ -55,6 +52,7 @@ impl TreeEnsembleModel {
                     0.0,
                     0.0,
                     0.0,
+                    self.tree_weights[t],
                 ];
                 if let Some(s) = &n.split {
                     row[5] = s.feature as f64;
@@ -84,6 +82,7 @@ impl TreeEnsembleModel {
             ))
         })?;
         let (meta, rows): (Meta, Vec<Vec<f64>>) = crate::persistence::load(dir, algorithm.name())?;
+        let mut tree_weights = vec![f64::NAN; meta.num_trees];
         let mut trees: Vec<DecisionTree> = (0..meta.num_trees)
             .map(|_| DecisionTree { nodes: Vec::new() })
             .collect();
@@ -95,6 +94,7 @@ impl TreeEnsembleModel {
             let tree = trees
                 .get_mut(t)
                 .ok_or_else(|| bad(format!("node row {i} names tree {t} of {}", meta.num_trees)))?;
+            tree_weights[t] = row[10];
             let split = if row[5] >= 0.0 {
                 Some(Split {
                     feature: row[5] as usize,
@@ -132,16 +132,23 @@ impl TreeEnsembleModel {
                 return Err(bad(format!("tree {t} is empty or links outside itself")));
             }
         }
-        if meta.tree_weights.len() != trees.len() {
-            return Err(bad("tree weights do not match the trees".into()));
-        }
+        let classification = matches!(
+            algorithm,
+            TreeAlgorithm::DecisionTreeClassifier | TreeAlgorithm::RandomForestClassifier
+        );
+        let per_tree = !matches!(
+            algorithm,
+            TreeAlgorithm::GbtClassifier | TreeAlgorithm::GbtRegressor
+        );
+        let feature_importances =
+            feature_importances(&trees, meta.num_features, classification, per_tree);
         Ok(Self {
             algorithm,
             trees,
-            tree_weights: meta.tree_weights,
+            tree_weights,
             num_features: meta.num_features,
             num_classes: meta.num_classes,
-            feature_importances: meta.feature_importances,
+            feature_importances,
             thresholds: meta.thresholds,
             params: meta.params,
             estimator: meta.estimator,
