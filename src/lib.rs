@@ -10,6 +10,7 @@ pub mod cert;
 pub mod cli;
 pub mod cli_check;
 pub mod cli_ml;
+pub mod cli_trees;
 pub mod context;
 pub mod daemon;
 pub mod dataset;
