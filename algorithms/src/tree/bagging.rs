@@ -59,6 +59,43 @@ impl Bagging {
     }
 }
 
+/// [`Bagging::count`] with the Poisson CDF computed once (the per-pass hot path).
+pub struct Sampler {
+    bagging: Bagging,
+    cdf: Vec<f64>,
+}
+
+impl Sampler {
+    /// The sampler of `bagging`.
+    pub fn new(bagging: Bagging) -> Self {
+        let mut cdf = Vec::new();
+        if bagging.with_replacement {
+            let mean = bagging.rate;
+            let mut p = (-mean).exp();
+            let mut c = p;
+            cdf.push(c);
+            let mut k = 0u32;
+            while k < 1000 && p != 0.0 && c < 1.0 {
+                k += 1;
+                p *= mean / f64::from(k);
+                c += p;
+                cdf.push(c);
+            }
+        }
+        Self { bagging, cdf }
+    }
+
+    /// The multiplicity of the row with `key` in tree `tree` (equal to [`Bagging::count`]).
+    #[inline]
+    pub fn count(&self, tree: u64, key: u64) -> u32 {
+        if !self.bagging.with_replacement {
+            return self.bagging.count(tree, key);
+        }
+        let u = unit(self.bagging.seed, tree, key);
+        self.cdf.partition_point(|c| *c <= u) as u32
+    }
+}
+
 /// The Poisson(`mean`) quantile of `u` (inverse CDF; at most 1000).
 pub fn poisson(mean: f64, u: f64) -> u32 {
     let mut p = (-mean).exp();
@@ -96,6 +133,13 @@ mod tests {
             .map(|k| u64::from(bag.count(3, row_key(11, k))))
             .sum();
         assert_eq!(total, again, "the same (tree, row) gets the same count");
+        let sampler = Sampler::new(bag);
+        for k in 0..n {
+            assert_eq!(
+                sampler.count(3, row_key(11, k)),
+                bag.count(3, row_key(11, k))
+            );
+        }
         let other: u64 = (0..n)
             .map(|k| u64::from(bag.count(4, row_key(11, k))))
             .sum();

@@ -188,17 +188,33 @@ impl<'a> Binned<'a> {
     /// The bin of feature `j` of row `i`.
     #[inline]
     pub fn bin(&self, i: usize, j: usize) -> usize {
-        let row = self.bins.value(i);
-        if self.wide {
-            usize::from(u16::from_le_bytes([row[2 * j], row[2 * j + 1]]))
-        } else {
-            usize::from(row[j])
-        }
+        bin_in(self.row(i), j, self.wide)
+    }
+
+    /// Row `i`'s bins as bytes (read them with [`bin_in`]).
+    #[inline]
+    pub fn row(&self, i: usize) -> &'a [u8] {
+        self.bins.value(i)
+    }
+
+    /// Whether bins take two bytes.
+    pub fn wide(&self) -> bool {
+        self.wide
     }
 
     /// Bytes the bins take (the cache's size, against 8 bytes per value raw).
     pub fn bin_bytes(&self) -> usize {
         self.bins.len() * self.bins.value_length() as usize
+    }
+}
+
+/// The bin of feature `j` in a row's bytes.
+#[inline]
+pub fn bin_in(row: &[u8], j: usize, wide: bool) -> usize {
+    if wide {
+        usize::from(u16::from_le_bytes([row[2 * j], row[2 * j + 1]]))
+    } else {
+        usize::from(row[j])
     }
 }
 

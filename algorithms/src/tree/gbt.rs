@@ -336,14 +336,10 @@ impl cinder_actors::data::aggregate::Aggregator for TrainingLoss {
         let rows = Binned::new(batch, a.wide)?;
         let p = rows.predictions.ok_or("no running prediction")?;
         let (mut sum, mut weight) = acc;
-        for i in 0..rows.len() {
-            let y = if a.signed {
-                2.0 * rows.labels[i] - 1.0
-            } else {
-                rows.labels[i]
-            };
-            sum += rows.weights[i] * a.loss.error(y, p[i]);
-            weight += rows.weights[i];
+        for ((y, w), f) in rows.labels.iter().zip(rows.weights).zip(p) {
+            let y = if a.signed { 2.0 * y - 1.0 } else { *y };
+            sum += w * a.loss.error(y, *f);
+            weight += w;
         }
         Ok((sum, weight))
     }

@@ -8,8 +8,8 @@ use arrow_array::RecordBatch;
 use cinder_actors::data::aggregate::Aggregator;
 use serde::{Deserialize, Serialize};
 
-use super::bagging::Bagging;
-use super::binned::Binned;
+use super::bagging::{Bagging, Sampler};
+use super::binned::{bin_in, Binned};
 
 /// No feature / no slot.
 pub const NONE: u32 = u32::MAX;
@@ -140,22 +140,81 @@ impl HistogramArgs {
     }
 }
 
+/// Histogram values, shipped sparse (index, value; `+0.0` left out, every other value kept
+/// bit for bit) when fewer than a third are non-zero, as
+/// they are at deep levels, where most nodes see few of the bins.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Hist(pub Vec<f64>);
+
+#[derive(Serialize, Deserialize)]
+struct HistWire {
+    len: usize,
+    index: Vec<u32>,
+    value: Vec<f64>,
+}
+
+impl Serialize for Hist {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let nonzero = self.0.iter().filter(|v| v.to_bits() != 0).count();
+        let wire = if nonzero * 3 < self.0.len() {
+            let (index, value) = self
+                .0
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.to_bits() != 0)
+                .map(|(i, v)| (i as u32, *v))
+                .unzip();
+            HistWire {
+                len: self.0.len(),
+                index,
+                value,
+            }
+        } else {
+            HistWire {
+                len: self.0.len(),
+                index: Vec::new(),
+                value: self.0.clone(),
+            }
+        };
+        wire.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hist {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let w = HistWire::deserialize(deserializer)?;
+        if w.index.is_empty() && w.value.len() == w.len {
+            return Ok(Self(w.value));
+        }
+        if w.index.len() != w.value.len() || w.index.iter().any(|i| *i as usize >= w.len) {
+            return Err(serde::de::Error::custom("malformed sparse histogram"));
+        }
+        let mut values = vec![0.0; w.len];
+        for (i, v) in w.index.iter().zip(&w.value) {
+            values[*i as usize] = *v;
+        }
+        Ok(Self(values))
+    }
+}
+
 /// `ml.tree.histograms`.
 pub struct Histograms;
 
 impl Aggregator for Histograms {
     const NAME: &'static str = "ml.tree.histograms";
     type Args = HistogramArgs;
-    type Acc = Vec<f64>;
+    type Acc = Hist;
 
-    fn zero(a: &HistogramArgs) -> Vec<f64> {
-        vec![0.0; a.layout().2]
+    fn zero(a: &HistogramArgs) -> Hist {
+        Hist(vec![0.0; a.layout().2])
     }
 
-    fn seq(mut acc: Vec<f64>, batch: &RecordBatch, a: &HistogramArgs) -> Result<Vec<f64>, String> {
+    fn seq(acc: Hist, batch: &RecordBatch, a: &HistogramArgs) -> Result<Hist, String> {
+        let mut acc = acc.0;
         let rows = Binned::new(batch, a.wide)?;
         let (starts, offsets, _) = a.layout();
         let s = a.stats_size as usize;
+        let sampler = Sampler::new(a.bagging);
         let needs_prediction = matches!(a.target, Target::Residual(_));
         if needs_prediction && rows.predictions.is_none() {
             return Err("boosting needs the running predictions".into());
@@ -188,14 +247,16 @@ impl Aggregator for Histograms {
                 0
             };
             let w = rows.weights[i];
+            let row = rows.row(i);
+            let wide = a.wide;
             for (tree_id, routes) in &a.trees {
-                let count = a.bagging.count(*tree_id, rows.keys[i]);
+                let count = sampler.count(*tree_id, rows.keys[i]);
                 if count == 0 {
                     continue;
                 }
                 let mut r = routes[0];
                 while r.feature != NONE {
-                    let next = if rows.bin(i, r.feature as usize) <= r.bin as usize {
+                    let next = if bin_in(row, r.feature as usize, wide) <= r.bin as usize {
                         r.left
                     } else {
                         r.right
@@ -210,7 +271,7 @@ impl Aggregator for Histograms {
                 let instance = c * w;
                 let start = starts[slot];
                 for (k, f) in a.slots[slot].features.iter().enumerate() {
-                    let at = start + offsets[slot][k] + rows.bin(i, *f as usize) * s;
+                    let at = start + offsets[slot][k] + bin_in(row, *f as usize, wide) * s;
                     let bin = &mut acc[at..at + s];
                     if a.classification {
                         bin[class] += instance;
@@ -223,11 +284,11 @@ impl Aggregator for Histograms {
                 }
             }
         }
-        Ok(acc)
+        Ok(Hist(acc))
     }
 
-    fn comb(mut a: Vec<f64>, b: Vec<f64>, _: &HistogramArgs) -> Vec<f64> {
-        for (x, y) in a.iter_mut().zip(&b) {
+    fn comb(mut a: Hist, b: Hist, _: &HistogramArgs) -> Hist {
+        for (x, y) in a.0.iter_mut().zip(&b.0) {
             *x += y;
         }
         a
@@ -238,6 +299,23 @@ cinder_actors::register_aggregator!(Histograms);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparse_and_dense_histograms_round_trip() {
+        for values in [vec![0.0; 10], vec![1.0, 0.0, 2.5, -0.0, 3.0], {
+            let mut v = vec![0.0; 100];
+            v[7] = 1.5;
+            v
+        }] {
+            let h = Hist(values.clone());
+            let bytes = rmp_serde::to_vec_named(&h).unwrap();
+            let back: Hist = rmp_serde::from_slice(&bytes).unwrap();
+            assert_eq!(
+                back.0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+        }
+    }
 
     #[test]
     fn losses_give_spark_residuals() {

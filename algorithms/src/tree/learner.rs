@@ -48,6 +48,9 @@ pub struct GrowParams {
     pub seed: u64,
 }
 
+/// An open node (tree, arena index) and the features it considers.
+type OpenNode = ((usize, usize), Vec<u32>);
+
 struct Grown {
     level: usize,
     heap_id: u64,
@@ -112,7 +115,7 @@ pub fn grow<F: Frame>(
             break;
         }
         // Groups of open nodes whose histograms fit the budget (at least one node each).
-        let mut groups: Vec<Vec<((usize, usize), Vec<u32>)>> = vec![Vec::new()];
+        let mut groups: Vec<Vec<OpenNode>> = vec![Vec::new()];
         let mut used = 0usize;
         for &(t, i) in &open {
             let features = node_features(
@@ -168,7 +171,7 @@ pub fn grow<F: Frame>(
                     })
                     .collect(),
             };
-            let hist = binned.tree_aggregate::<Histograms>(&args, 2)?;
+            let hist = binned.tree_aggregate::<Histograms>(&args, 2)?.0;
             let (starts, offsets, _) = args.layout();
             for (s, ((t, i), features)) in group.iter().enumerate() {
                 let blocks: Vec<&[f64]> = features
