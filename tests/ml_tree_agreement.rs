@@ -67,6 +67,12 @@ fn fit(case: &Value, data: &LocalFrame) -> TreeEnsembleModel {
         if let Some(i) = case["params"]["impurity"].as_str() {
             p.impurity = Impurity::parse(i).unwrap();
         }
+        if let Some(map) = case["categorical_features"].as_object() {
+            p.categorical_features = map
+                .iter()
+                .map(|(j, k)| (j.parse().unwrap(), k.as_u64().unwrap() as usize))
+                .collect();
+        }
     };
     match algorithm {
         TreeAlgorithm::DecisionTreeClassifier => {
@@ -121,8 +127,24 @@ fn body(debug: &str) -> String {
 /// A tree parsed back from `toDebugString` lines.
 #[derive(Debug)]
 enum Parsed {
-    Split(usize, f64, Box<Parsed>, Box<Parsed>),
+    Split(usize, Cond, Box<Parsed>, Box<Parsed>),
     Leaf(f64),
+}
+
+/// `<= threshold`, or `in {categories}`.
+#[derive(Debug, PartialEq)]
+enum Cond {
+    AtMost(f64),
+    In(Vec<f64>),
+}
+
+impl Cond {
+    fn left(&self, v: f64) -> bool {
+        match self {
+            Cond::AtMost(t) => v <= *t,
+            Cond::In(set) => set.contains(&v),
+        }
+    }
 }
 
 fn parse_node(lines: &[&str], at: &mut usize) -> Parsed {
@@ -135,17 +157,22 @@ fn parse_node(lines: &[&str], at: &mut usize) -> Parsed {
         .strip_prefix("If (feature ")
         .unwrap()
         .trim_end_matches(')');
-    let (f, t) = inner.split_once(" <= ").unwrap();
+    let (f, cond) = match inner.split_once(" <= ") {
+        Some((f, t)) => (f, Cond::AtMost(t.parse().unwrap())),
+        None => {
+            let (f, set) = inner.split_once(" in ").unwrap();
+            let set = set.trim_matches(|c| c == '{' || c == '}');
+            (
+                f,
+                Cond::In(set.split(',').map(|c| c.parse().unwrap()).collect()),
+            )
+        }
+    };
     let left = parse_node(lines, at);
     assert!(lines[*at].trim().starts_with("Else"), "{}", lines[*at]);
     *at += 1;
     let right = parse_node(lines, at);
-    Parsed::Split(
-        f.parse().unwrap(),
-        t.parse().unwrap(),
-        Box::new(left),
-        Box::new(right),
-    )
+    Parsed::Split(f.parse().unwrap(), cond, Box::new(left), Box::new(right))
 }
 
 /// The trees of a debug string's body (one for a decision tree, one per `Tree i` section).
@@ -172,21 +199,21 @@ fn same_tree(ours: &Parsed, spark: &Parsed, rows: &[&Vec<f64>], name: &str) -> u
             0
         }
         (Parsed::Split(fa, ta, la, ra), Parsed::Split(fb, tb, lb, rb)) => {
-            let goes_left = |x: &Vec<f64>, f: usize, t: f64| x[f] <= t;
+            let goes_left = |x: &Vec<f64>, f: usize, c: &Cond| c.left(x[f]);
             let tie = if fa == fb && ta == tb {
                 0
             } else {
                 let same = rows
                     .iter()
-                    .all(|x| goes_left(x, *fa, *ta) == goes_left(x, *fb, *tb));
+                    .all(|x| goes_left(x, *fa, ta) == goes_left(x, *fb, tb));
                 assert!(
                     same,
-                    "{name}: split (feature {fa} <= {ta}) where Spark has (feature {fb} <= {tb})"
+                    "{name}: split (feature {fa} {ta:?}) where Spark has (feature {fb} {tb:?})"
                 );
                 1
             };
             let (left, right): (Vec<&Vec<f64>>, Vec<&Vec<f64>>) =
-                rows.iter().partition(|x| goes_left(x, *fa, *ta));
+                rows.iter().partition(|x| goes_left(x, *fa, ta));
             tie + same_tree(la, lb, &left, name) + same_tree(ra, rb, &right, name)
         }
         _ => panic!("{name}: a leaf where the other has a split\n{ours:?}\n{spark:?}"),
@@ -314,7 +341,7 @@ fn trees_and_gbts_have_sparks_exact_split_structure() {
         check_invariants(&model);
         checked += 1;
     }
-    assert!(checked >= 8, "every exact case ran ({checked})");
+    assert!(checked >= 11, "every exact case ran ({checked})");
 }
 
 fn test_quality(model: &TreeEnsembleModel, test: &LocalFrame) -> f64 {
@@ -362,7 +389,7 @@ fn forests_and_gbts_reach_sparks_test_quality() {
         }
         checked += 1;
     }
-    assert!(checked >= 6, "every case with test data ran ({checked})");
+    assert!(checked >= 9, "every case with test data ran ({checked})");
 }
 
 #[test]
@@ -510,6 +537,7 @@ fn unused_frame_methods_compile() {
                 spec,
                 thresholds: vec![vec![0.5]; 692],
                 wide: false,
+                categories: Vec::new(),
             },
         )
         .unwrap();

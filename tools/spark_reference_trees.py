@@ -10,8 +10,10 @@ reads them.
 Data: Spark's sample_libsvm_data, sample_multiclass_classification_data and
 sample_linear_regression_data (copied into data/), and two of scikit-learn's real data sets
 written by this script into data/trees/ as LibSVM files, split by row index (every fourth row
-is the test set): breast_cancer (569 x 30, binary) and diabetes (442 x 10, regression). All
-have fewer than 10,000 rows, so Spark uses every row to choose its thresholds.
+is the test set): breast_cancer (569 x 30, binary) and diabetes (442 x 10, regression), and
+copies with a few columns cut into quantile categories 0..k-1 (`*_cat_*`, indexed by Spark's
+VectorIndexer, whose column metadata makes them categorical). All have fewer than 10,000 rows,
+so Spark uses every row to choose its thresholds.
 """
 
 import json
@@ -20,6 +22,7 @@ import os
 from pyspark.ml.classification import (DecisionTreeClassifier, GBTClassifier,
                                        RandomForestClassifier)
 from pyspark.ml.evaluation import BinaryClassificationEvaluator, RegressionEvaluator
+from pyspark.ml.feature import VectorIndexer
 from pyspark.ml.regression import DecisionTreeRegressor, GBTRegressor, RandomForestRegressor
 from pyspark.sql import SparkSession
 
@@ -36,12 +39,42 @@ def write_libsvm(path, xs, ys):
             f.write(f"{repr(float(y))} {cells}\n".rstrip() + "\n")
 
 
+def quantile_codes(column, k):
+    """Category 0..k-1 of each value: its quantile bin among the column's sorted values."""
+    ranked = sorted(column)
+    cuts = [ranked[(len(ranked) * q) // k] for q in range(1, k)]
+    return [float(sum(v >= c for c in cuts)) for v in column]
+
+
+def categorical(xs, columns):
+    """A copy of the rows with `columns` ({index: categories}) replaced by category indices."""
+    xs = [list(x) for x in xs]
+    for j, k in columns.items():
+        codes = quantile_codes([x[j] for x in xs], k) if k > 2 else None
+        for i, x in enumerate(xs):
+            x[j] = codes[i] if codes else float(x[j] > min(r[j] for r in xs))
+    return xs
+
+
+# Data sets with categorical features: {index: number of categories}.
+CATEGORICAL = {
+    "breast_cancer_cat": ("breast_cancer", {0: 5, 1: 4, 2: 6}),
+    "diabetes_cat": ("diabetes", {0: 6, 1: 2}),
+}
+
+
 def sklearn_data():
     from sklearn.datasets import load_breast_cancer, load_diabetes
     os.makedirs(TREES, exist_ok=True)
-    for name, loader in [("breast_cancer", load_breast_cancer), ("diabetes", load_diabetes)]:
-        d = loader()
-        xs, ys = d.data.tolist(), d.target.tolist()
+    loaders = {"breast_cancer": load_breast_cancer, "diabetes": load_diabetes}
+    for name, loader in list(loaders.items()) + [(n, None) for n in CATEGORICAL]:
+        if loader is None:
+            base, columns = CATEGORICAL[name]
+            d = loaders[base]()
+            xs, ys = categorical(d.data.tolist(), columns), d.target.tolist()
+        else:
+            d = loader()
+            xs, ys = d.data.tolist(), d.target.tolist()
         train = [i for i in range(len(xs)) if i % 4 != 3]
         test = [i for i in range(len(xs)) if i % 4 == 3]
         write_libsvm(os.path.join(TREES, f"{name}_train.txt"),
@@ -58,6 +91,10 @@ FILES = {
     "breast_cancer_test": ("trees/breast_cancer_test.txt", 30),
     "diabetes_train": ("trees/diabetes_train.txt", 10),
     "diabetes_test": ("trees/diabetes_test.txt", 10),
+    "breast_cancer_cat_train": ("trees/breast_cancer_cat_train.txt", 30),
+    "breast_cancer_cat_test": ("trees/breast_cancer_cat_test.txt", 30),
+    "diabetes_cat_train": ("trees/diabetes_cat_train.txt", 10),
+    "diabetes_cat_test": ("trees/diabetes_cat_test.txt", 10),
 }
 
 ESTIMATORS = {
@@ -95,6 +132,14 @@ CASES = [
      {"numTrees": 50, "maxDepth": 6, "seed": 7}, False),
     ("gbt_classifier_breast_cancer_long", "gbt-classifier", "breast_cancer_train",
      "breast_cancer_test", {"maxIter": 40, "maxDepth": 4}, False),
+    # Categorical features (ordered splits: regression and binary classification), their
+    # arity in the column metadata as VectorIndexer records it.
+    ("dt_categorical_breast_cancer", "decision-tree-classifier", "breast_cancer_cat_train",
+     "breast_cancer_cat_test", {"maxDepth": 4}, True),
+    ("dt_categorical_diabetes", "decision-tree-regressor", "diabetes_cat_train",
+     "diabetes_cat_test", {"maxDepth": 4}, True),
+    ("gbt_categorical_breast_cancer", "gbt-classifier", "breast_cancer_cat_train",
+     "breast_cancer_cat_test", {"maxIter": 5, "maxDepth": 3}, True),
 ]
 
 
@@ -117,6 +162,18 @@ def main():
     for name, algorithm, train, test, params, exact in CASES:
         est = ESTIMATORS[algorithm](**params)
         data = load(train)
+        base = train[:-len("_train")]
+        indexer = None
+        if base in CATEGORICAL:
+            columns = CATEGORICAL[base][1]
+            indexer = VectorIndexer(inputCol="features", outputCol="indexed",
+                                    maxCategories=max(columns.values())).fit(data)
+            arities = {j: len(m) for j, m in indexer.categoryMaps.items()}
+            assert arities == columns, (arities, columns)
+            for j, m in indexer.categoryMaps.items():
+                assert all(float(v) == float(i) for v, i in m.items()), "identity maps"
+            data = indexer.transform(data)
+            est = est.setFeaturesCol("indexed")
         model = est.fit(data)
         classifier = algorithm.endswith("classifier")
         case = {
@@ -134,12 +191,17 @@ def main():
         case["training_predictions"] = [float(r.prediction) for r in predicted]
         if test is not None:
             case["test_data"] = FILES[test][0]
-            scored = model.transform(load(test))
+            test_data = load(test)
+            if indexer is not None:
+                test_data = indexer.transform(test_data)
+            scored = model.transform(test_data)
             if classifier:
                 case["test_auc"] = BinaryClassificationEvaluator(
                     rawPredictionCol="probability", metricName="areaUnderROC").evaluate(scored)
             else:
                 case["test_rmse"] = RegressionEvaluator(metricName="rmse").evaluate(scored)
+        if indexer is not None:
+            case["categorical_features"] = {str(j): k for j, k in CATEGORICAL[base][1].items()}
         out["cases"].append(case)
         print(name, case.get("test_auc", case.get("test_rmse", "")), case["total_num_nodes"])
     with open(OUT, "w") as f:

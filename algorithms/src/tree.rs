@@ -9,8 +9,12 @@
 //! driver picks each node's best split. GBTs keep their running prediction as a cached column
 //! updated after each tree.
 //!
-//! Categorical features are not implemented yet: [`TreeParams::categorical_features`] is the
-//! place (Spark's feature index → number of categories), and a non-empty map is refused.
+//! Categorical features ([`TreeParams::categorical_features`], Spark's feature index → number
+//! of categories, as the indexers' column metadata records them) take the values
+//! `0..categories` and are split as Spark splits ordered categorical features: categories
+//! sorted by their mean label (regression) or class-1 count (binary classification), the best
+//! prefix going left. Multiclass classification on a categorical feature with few categories
+//! (Spark's unordered features) is refused.
 
 pub mod bagging;
 pub mod binned;
@@ -61,8 +65,8 @@ pub struct TreeParams {
     pub impurity: Impurity,
     /// `seed`.
     pub seed: u64,
-    /// Categorical features: index → number of categories (not supported yet; must be
-    /// empty).
+    /// Categorical features: index → number of categories (values `0..categories`); one
+    /// category is treated as continuous, like Spark.
     #[serde(default)]
     pub categorical_features: BTreeMap<usize, usize>,
     /// Label, weight (`weightCol`) and feature columns.
@@ -127,10 +131,18 @@ impl TreeParams {
                 ),
             );
         }
-        if !self.categorical_features.is_empty() {
+        if let Some((j, k)) = self
+            .categorical_features
+            .iter()
+            .find(|(_, k)| **k > self.max_bins)
+        {
             return bad(
-                "categoricalFeatures",
-                "categorical features are not supported yet (index them as continuous)".into(),
+                "maxBins",
+                format!(
+                    "{} is below the {k} categories of categorical feature {j} (maxBins must \
+                     be at least every categorical feature's number of categories)",
+                    self.max_bins
+                ),
             );
         }
         Ok(())

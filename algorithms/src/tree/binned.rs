@@ -51,6 +51,10 @@ pub struct BinArgs {
     pub thresholds: Vec<Vec<f64>>,
     /// Two bytes per bin (more than 256 bins).
     pub wide: bool,
+    /// Categories per feature (0: continuous): a categorical value must be `0..categories`
+    /// and is its own bin.
+    #[serde(default)]
+    pub categories: Vec<usize>,
 }
 
 /// `ml.tree.bin`: the binned form of a batch.
@@ -87,7 +91,18 @@ pub fn bin_batch(batch: &RecordBatch, args: &[u8]) -> Result<RecordBatch, String
         }
         let row = &mut out[i * width * bytes..(i + 1) * width * bytes];
         for (j, v) in dense.iter().enumerate() {
-            let b = bin_of(*v, &a.thresholds[j]);
+            let b = match a.categories.get(j) {
+                Some(k) if *k > 0 => {
+                    if !(*v >= 0.0 && v.fract() == 0.0 && *v < *k as f64) {
+                        return Err(format!(
+                            "row {i}: categorical feature {j} = {v} is not a category index \
+                             below {k}"
+                        ));
+                    }
+                    *v as usize
+                }
+                _ => bin_of(*v, &a.thresholds[j]),
+            };
             if a.wide {
                 row[2 * j..2 * j + 2].copy_from_slice(&(b as u16).to_le_bytes());
             } else {
@@ -250,6 +265,7 @@ mod tests {
                 spec: spec.clone(),
                 thresholds: vec![vec![1.0, 5.0], vec![0.0]],
                 wide,
+                categories: Vec::new(),
             };
             let out = bin_batch(&batch, &rmp_serde::to_vec_named(&args).unwrap()).unwrap();
             let b = Binned::new(&out, wide).unwrap();

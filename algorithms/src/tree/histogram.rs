@@ -16,7 +16,7 @@ pub const NONE: u32 = u32::MAX;
 
 /// A node as the workers route rows: internal nodes send `bin <= bin` left; an open node
 /// names its histogram slot.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Route {
     /// Feature of an internal node, [`NONE`] otherwise.
     pub feature: u32,
@@ -28,6 +28,8 @@ pub struct Route {
     pub right: u32,
     /// Histogram slot of an open node in this pass, [`NONE`] otherwise.
     pub slot: u32,
+    /// Per category, whether it goes left (categorical splits; empty otherwise).
+    pub left_categories: Vec<bool>,
 }
 
 /// What a tree fits: the label, the label as -1/+1 (GBT classification), or a loss's
@@ -254,14 +256,16 @@ impl Aggregator for Histograms {
                 if count == 0 {
                     continue;
                 }
-                let mut r = routes[0];
+                let mut r = &routes[0];
                 while r.feature != NONE {
-                    let next = if bin_in(row, r.feature as usize, wide) <= r.bin as usize {
-                        r.left
+                    let b = bin_in(row, r.feature as usize, wide);
+                    let left = if r.left_categories.is_empty() {
+                        b <= r.bin as usize
                     } else {
-                        r.right
+                        r.left_categories.get(b).copied().unwrap_or(false)
                     };
-                    r = routes[next as usize];
+                    let next = if left { r.left } else { r.right };
+                    r = &routes[next as usize];
                 }
                 if r.slot == NONE {
                     continue;

@@ -23,6 +23,18 @@ pub struct BinnedInfo {
     pub wide: bool,
     /// Σ w over the data (for `minWeightFractionPerNode`).
     pub total_weight: f64,
+    /// Categories of each feature (0: continuous).
+    pub categories: Vec<usize>,
+}
+
+impl BinnedInfo {
+    /// Bins of feature `f`: its categories, or its thresholds + 1.
+    pub fn num_bins(&self, f: usize) -> usize {
+        match self.categories.get(f) {
+            Some(k) if *k > 0 => *k,
+            _ => self.thresholds[f].len() + 1,
+        }
+    }
 }
 
 /// Tree parameters shared by every estimator (Spark's names).
@@ -76,7 +88,7 @@ pub fn grow<F: Frame>(
 ) -> Result<Vec<DecisionTree>, MlError> {
     let num_features = info.thresholds.len();
     let stats_size = params.impurity.stats_size(params.num_classes);
-    let num_bins: Vec<u32> = info.thresholds.iter().map(|t| t.len() as u32 + 1).collect();
+    let num_bins: Vec<u32> = (0..num_features).map(|f| info.num_bins(f) as u32).collect();
     let limits = Limits {
         min_instances: params.min_instances_per_node as f64,
         min_weight: params.min_weight_fraction_per_node * info.total_weight,
@@ -186,6 +198,7 @@ pub fn grow<F: Frame>(
                     trees[*t][*i].calc.as_ref(),
                     features,
                     &blocks,
+                    &info.categories,
                     stats_size,
                     params.impurity,
                     &limits,
@@ -233,6 +246,7 @@ fn routes(nodes: &[Grown], slots: &[u32]) -> Vec<Route> {
                 left: s.left as u32,
                 right: s.right as u32,
                 slot: NONE,
+                left_categories: s.category_mask(),
             },
             None => Route {
                 feature: NONE,
@@ -240,27 +254,34 @@ fn routes(nodes: &[Grown], slots: &[u32]) -> Vec<Route> {
                 left: 0,
                 right: 0,
                 slot: *slot,
+                left_categories: Vec::new(),
             },
         })
         .collect()
 }
 
-/// The best split of one node (Spark's `binsToBestSplit` for continuous features).
+/// A chosen split: the feature, the threshold's index (continuous), and the left categories,
+/// ascending (categorical; empty for continuous features).
+type Choice = (usize, usize, Vec<f64>);
+
+/// The best split of one node (Spark's `binsToBestSplit`: continuous features and ordered
+/// categorical ones).
 fn best_split(
     known: Option<&Calculator>,
     features: &[u32],
     blocks: &[&[f64]],
+    categories: &[usize],
     stats_size: usize,
     impurity: Impurity,
     limits: &Limits,
-) -> (Option<(usize, usize)>, SplitStats) {
+) -> (Option<Choice>, SplitStats) {
     let mut chained: Option<SplitStats> = known.map(|c| SplitStats {
         gain: 0.0,
         impurity: c.impurity(impurity),
         parent: c.clone(),
         children: None,
     });
-    let mut best: Option<(usize, usize, SplitStats)> = None;
+    let mut best: Option<(Choice, SplitStats)> = None;
     for (k, f) in features.iter().enumerate() {
         let block = blocks[k];
         let bins = block.len() / stats_size;
@@ -268,18 +289,26 @@ fn best_split(
         if num_splits == 0 {
             continue;
         }
+        let categorical = categories.get(*f as usize).is_some_and(|c| *c > 0);
+        // The order bins accumulate in: ascending, or categories by Spark's centroid.
+        let order: Vec<usize> = if categorical {
+            category_order(block, stats_size, impurity)
+        } else {
+            (0..bins).collect()
+        };
         let mut cumulative = block.to_vec();
-        for b in 1..bins {
+        for w in order.windows(2) {
+            let (from, to) = (w[0], w[1]);
             for v in 0..stats_size {
-                cumulative[b * stats_size + v] += cumulative[(b - 1) * stats_size + v];
+                cumulative[to * stats_size + v] += cumulative[from * stats_size + v];
             }
         }
         let bin =
             |b: usize| Calculator::from_bin(&cumulative[b * stats_size..(b + 1) * stats_size]);
-        let total = bin(num_splits);
+        let total = bin(order[num_splits]);
         let mut feature_best: Option<(usize, SplitStats)> = None;
-        for s in 0..num_splits {
-            let left = bin(s);
+        for (s, b) in order[..num_splits].iter().enumerate() {
+            let left = bin(*b);
             let right = total.subtract(&left);
             let stats = split_stats(chained.as_ref(), left, right, impurity, limits);
             chained = Some(stats.clone());
@@ -291,12 +320,19 @@ fn best_split(
             }
         }
         let (s, stats) = feature_best.expect("at least one split");
-        if best.as_ref().is_none_or(|(_, _, b)| stats.gain > b.gain) {
-            best = Some((*f as usize, s, stats));
+        if best.as_ref().is_none_or(|(_, b)| stats.gain > b.gain) {
+            let left = if categorical {
+                let mut left: Vec<f64> = order[..=s].iter().map(|c| *c as f64).collect();
+                left.sort_by(f64::total_cmp);
+                left
+            } else {
+                Vec::new()
+            };
+            best = Some(((*f as usize, s, left), stats));
         }
     }
     match best {
-        Some((f, s, stats)) => (Some((f, s)), stats),
+        Some((choice, stats)) => (Some(choice), stats),
         None => {
             let parent = match known {
                 Some(c) => c.clone(),
@@ -316,10 +352,33 @@ fn best_split(
     }
 }
 
+/// Spark's order of an ordered categorical feature's categories: by the class-1 count
+/// (binary classification) or the mean label (regression), empty categories last, ties in
+/// category order.
+fn category_order(block: &[f64], stats_size: usize, impurity: Impurity) -> Vec<usize> {
+    let mut centroids: Vec<(usize, f64)> = block
+        .chunks(stats_size)
+        .enumerate()
+        .map(|(c, bin)| {
+            let calc = Calculator::from_bin(bin);
+            let centroid = if calc.count(impurity) == 0.0 {
+                f64::MAX
+            } else if impurity.is_classification() {
+                calc.stats[1]
+            } else {
+                calc.predict(impurity)
+            };
+            (c, centroid)
+        })
+        .collect();
+    centroids.sort_by(|a, b| a.1.total_cmp(&b.1));
+    centroids.into_iter().map(|(c, _)| c).collect()
+}
+
 fn apply(
     nodes: &mut Vec<Grown>,
     i: usize,
-    (choice, stats): (Option<(usize, usize)>, SplitStats),
+    (choice, stats): (Option<Choice>, SplitStats),
     info: &BinnedInfo,
     params: &GrowParams,
 ) {
@@ -330,7 +389,9 @@ fn apply(
     nodes[i].calc = Some(stats.parent.clone());
     nodes[i].invalid = stats.gain == f64::MIN;
     let leaf = stats.gain <= 0.0 || level == params.max_depth;
-    let (Some((feature, bin)), Some((left, right)), false) = (choice, stats.children, leaf) else {
+    let (Some((feature, bin, categories)), Some((left, right)), false) =
+        (choice, stats.children, leaf)
+    else {
         return;
     };
     nodes[i].gain = stats.gain;
@@ -352,12 +413,19 @@ fn apply(
     };
     let l = child(left, 2 * heap_id);
     let r = child(right, 2 * heap_id + 1);
+    let threshold = if categories.is_empty() {
+        info.thresholds[feature][bin]
+    } else {
+        0.0
+    };
     nodes[i].split = Some(Split {
         feature,
-        threshold: info.thresholds[feature][bin],
+        threshold,
         bin,
         left: l,
         right: r,
+        categories,
+        num_categories: info.categories.get(feature).copied().unwrap_or(0),
     });
 }
 

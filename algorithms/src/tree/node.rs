@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How an internal node splits: `x[feature] <= threshold` (equivalently `bin <= bin`) goes
-/// left. Categorical splits would add a set of left categories here.
+/// left, or for a categorical feature, `x[feature]` among `categories`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Split {
     /// Feature index.
@@ -18,6 +18,45 @@ pub struct Split {
     pub left: usize,
     /// Right child (arena index).
     pub right: usize,
+    /// Categories going left, ascending (categorical features; empty for continuous ones).
+    #[serde(default)]
+    pub categories: Vec<f64>,
+    /// The feature's number of categories (0: continuous).
+    #[serde(default)]
+    pub num_categories: usize,
+}
+
+impl Split {
+    /// Whether a raw value goes left.
+    #[inline]
+    pub fn goes_left(&self, v: f64) -> bool {
+        if self.num_categories == 0 {
+            v <= self.threshold
+        } else {
+            self.categories.contains(&v)
+        }
+    }
+
+    /// Whether a bin goes left.
+    #[inline]
+    pub fn bin_goes_left(&self, bin: usize) -> bool {
+        if self.num_categories == 0 {
+            bin <= self.bin
+        } else {
+            self.categories.contains(&(bin as f64))
+        }
+    }
+
+    /// Per category, whether it goes left (empty for continuous features).
+    pub fn category_mask(&self) -> Vec<bool> {
+        let mut mask = vec![false; self.num_categories];
+        for c in &self.categories {
+            if let Some(m) = mask.get_mut(*c as usize) {
+                *m = true;
+            }
+        }
+        mask
+    }
 }
 
 /// One node with its statistics (Spark's `Node` and `ImpurityStats`).
@@ -50,7 +89,7 @@ impl DecisionTree {
         let mut n = &self.nodes[0];
         while let Some(s) = &n.split {
             let v = x.get(s.feature).copied().unwrap_or(0.0);
-            n = &self.nodes[if v <= s.threshold { s.left } else { s.right }];
+            n = &self.nodes[if s.goes_left(v) { s.left } else { s.right }];
         }
         n
     }
@@ -60,7 +99,7 @@ impl DecisionTree {
     pub fn leaf_binned(&self, bin: impl Fn(usize) -> usize) -> &Node {
         let mut n = &self.nodes[0];
         while let Some(s) = &n.split {
-            n = &self.nodes[if bin(s.feature) <= s.bin {
+            n = &self.nodes[if s.bin_goes_left(bin(s.feature)) {
                 s.left
             } else {
                 s.right
@@ -110,10 +149,17 @@ impl DecisionTree {
         let n = &self.nodes[i];
         match &n.split {
             Some(s) => {
-                let t = java_double(s.threshold);
-                out.push_str(&format!("{pad}If (feature {} <= {t})\n", s.feature));
+                let (yes, no) = if s.num_categories == 0 {
+                    let t = java_double(s.threshold);
+                    (format!("<= {t}"), format!("> {t}"))
+                } else {
+                    let set: Vec<String> = s.categories.iter().map(|c| java_double(*c)).collect();
+                    let set = format!("{{{}}}", set.join(","));
+                    (format!("in {set}"), format!("not in {set}"))
+                };
+                out.push_str(&format!("{pad}If (feature {} {yes})\n", s.feature));
                 self.write_node(s.left, indent + 1, out);
-                out.push_str(&format!("{pad}Else (feature {} > {t})\n", s.feature));
+                out.push_str(&format!("{pad}Else (feature {} {no})\n", s.feature));
                 self.write_node(s.right, indent + 1, out);
             }
             None => out.push_str(&format!("{pad}Predict: {}\n", java_double(n.prediction))),
@@ -174,6 +220,8 @@ mod tests {
             bin: 3,
             left: 1,
             right: 2,
+            categories: Vec::new(),
+            num_categories: 0,
         });
         let t = DecisionTree {
             nodes: vec![root, leaf(10.0), leaf(20.0)],

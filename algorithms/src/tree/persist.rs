@@ -1,7 +1,8 @@
 //! Saving and loading tree models in the common model format ([`crate::persistence`]): the
 //! parameters and scalar results in `metadata.json`, one row per node in `data.arrow`:
 //! `[tree, prediction, impurity, gain, raw count, feature (-1: leaf), threshold, bin, left,
-//! right, tree weight, stats...]`, nodes of a tree in arena order. Every value the model
+//! right, tree weight, categories of the feature, left categories n, stats..., the n left
+//! categories]`, nodes of a tree in arena order. Every value the model
 //! computes with is in `data.arrow` (exact doubles); importances are computed again on load.
 
 use std::path::Path;
@@ -24,7 +25,7 @@ struct Meta {
     total_num_nodes: usize,
 }
 
-const FIXED: usize = 11;
+const FIXED: usize = 13;
 
 impl TreeEnsembleModel {
     /// Saves the model to a new directory.
@@ -53,6 +54,8 @@ impl TreeEnsembleModel {
                     0.0,
                     0.0,
                     self.tree_weights[t],
+                    0.0,
+                    0.0,
                 ];
                 if let Some(s) = &n.split {
                     row[5] = s.feature as f64;
@@ -60,8 +63,13 @@ impl TreeEnsembleModel {
                     row[7] = s.bin as f64;
                     row[8] = s.left as f64;
                     row[9] = s.right as f64;
+                    row[11] = s.num_categories as f64;
+                    row[12] = s.categories.len() as f64;
                 }
                 row.extend(&n.stats);
+                if let Some(s) = &n.split {
+                    row.extend(&s.categories);
+                }
                 rows.push(row);
             }
         }
@@ -95,6 +103,11 @@ impl TreeEnsembleModel {
                 .get_mut(t)
                 .ok_or_else(|| bad(format!("node row {i} names tree {t} of {}", meta.num_trees)))?;
             tree_weights[t] = row[10];
+            let left_categories = row[12] as usize;
+            if row.len() < FIXED + left_categories {
+                return Err(bad(format!("node row {i} has {} values", row.len())));
+            }
+            let stats_end = row.len() - left_categories;
             let split = if row[5] >= 0.0 {
                 Some(Split {
                     feature: row[5] as usize,
@@ -102,6 +115,8 @@ impl TreeEnsembleModel {
                     bin: row[7] as usize,
                     left: row[8] as usize,
                     right: row[9] as usize,
+                    num_categories: row[11] as usize,
+                    categories: row[stats_end..].to_vec(),
                 })
             } else {
                 None
@@ -112,7 +127,7 @@ impl TreeEnsembleModel {
                 gain: row[3],
                 raw_count: row[4],
                 split,
-                stats: row[FIXED..].to_vec(),
+                stats: row[FIXED..stats_end].to_vec(),
             });
         }
         for (t, tree) in trees.iter().enumerate() {

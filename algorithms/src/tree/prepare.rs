@@ -44,6 +44,42 @@ pub fn prepare<F: Frame>(
         0
     };
     let num_bins = params.max_bins.min(summary.count as usize).max(1);
+    let mut categories = vec![0usize; num_features];
+    for (j, k) in &params.categorical_features {
+        let slot = categories.get_mut(*j).ok_or_else(|| MlError::Param {
+            name: "categoricalFeatures",
+            message: format!("feature {j} is beyond the {num_features} features"),
+        })?;
+        if *k > num_bins {
+            return Err(MlError::Param {
+                name: "maxBins",
+                message: format!(
+                    "{num_bins} bins (maxBins, at most the number of rows) for categorical \
+                     feature {j} with {k} categories"
+                ),
+            });
+        }
+        // Spark treats a single category as continuous.
+        if *k > 1 {
+            *slot = *k;
+        }
+    }
+    if num_classes > 2 {
+        // Spark's unordered features: 2 * (2^(k-1) - 1) <= maxBins.
+        let max_unordered = ((((num_bins / 2 + 1) as f64).ln() / 2f64.ln()) + 1.0).floor() as usize;
+        if let Some(j) =
+            (0..num_features).find(|j| categories[*j] > 1 && categories[*j] <= max_unordered)
+        {
+            return Err(MlError::Param {
+                name: "categoricalFeatures",
+                message: format!(
+                    "feature {j} has {} categories: with {num_classes} classes Spark splits it \
+                     on unordered category subsets, which are not supported yet",
+                    categories[j]
+                ),
+            });
+        }
+    }
     let fraction = sample_fraction(params.max_bins, summary.count);
     let samples = data.tree_aggregate::<FeatureSamples>(
         &SampleArgs {
@@ -59,9 +95,16 @@ pub fn prepare<F: Frame>(
         .values
         .iter()
         .zip(&samples.seen)
-        .map(|(values, seen)| continuous_thresholds(values, weighted, *seen, num_bins - 1))
+        .zip(&categories)
+        .map(|((values, seen), k)| {
+            if *k > 0 {
+                Vec::new()
+            } else {
+                continuous_thresholds(values, weighted, *seen, num_bins - 1)
+            }
+        })
         .collect();
-    let wide = thresholds.iter().any(|t| t.len() + 1 > 256);
+    let wide = thresholds.iter().any(|t| t.len() + 1 > 256) || categories.iter().any(|k| *k > 256);
     let binned = data
         .map_batches(
             "ml.tree.bin",
@@ -69,6 +112,7 @@ pub fn prepare<F: Frame>(
                 spec: params.columns.clone(),
                 thresholds: thresholds.clone(),
                 wide,
+                categories: categories.clone(),
             },
         )?
         .cached()?;
@@ -78,6 +122,7 @@ pub fn prepare<F: Frame>(
             thresholds,
             wide,
             total_weight: summary.weight_sum,
+            categories,
         },
         summary,
         num_classes,
