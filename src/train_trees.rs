@@ -105,8 +105,10 @@ pub(crate) fn fit(
                     bail!("--loss-type {other:?}: expected logistic, squared or absolute")
                 }
             };
-            let mut gbt = GBTRegressor::default();
-            gbt.params = params;
+            let mut gbt = GBTRegressor {
+                params,
+                ..GBTRegressor::default()
+            };
             gbt.boost.max_iter = args.max_iter.unwrap_or(20);
             gbt.boost.step_size = t.step_size;
             gbt.boost.loss_type = loss;
