@@ -552,3 +552,36 @@ fn unused_frame_methods_compile() {
         .sum();
     assert_eq!(bytes, 100 * 692, "one byte per feature value");
 }
+
+#[test]
+fn weights_scale_away_and_categorical_values_are_checked() {
+    use std::sync::Arc;
+    let data = libsvm("trees/breast_cancer_train.txt", 30, 3);
+    let weighted = |w: f64| LocalFrame {
+        batches: data
+            .batches
+            .iter()
+            .map(|b| {
+                let column = Arc::new(arrow_array::Float64Array::from(vec![w; b.num_rows()]));
+                cinder_actors::data::exec::with_column(b, "w", column).unwrap()
+            })
+            .collect(),
+    };
+    let plain = DecisionTreeClassifier::default().fit(&data).unwrap();
+    let mut e = DecisionTreeClassifier::default();
+    e.params.columns.weight = Some("w".into());
+    // Constant weights change counts, never the splits (gains are ratios).
+    let doubled = e.fit(&weighted(2.0)).unwrap();
+    assert_eq!(body(&doubled.to_debug_string()), body(&plain.to_debug_string()));
+    assert_eq!(doubled.trees[0].nodes[0].stats[0], 2.0 * plain.trees[0].nodes[0].stats[0]);
+    check_invariants(&doubled);
+
+    // A categorical feature must hold category indices.
+    let mut cat = DecisionTreeClassifier::default();
+    cat.params.categorical_features.insert(0, 5);
+    let err = cat.fit(&data).unwrap_err().to_string();
+    assert!(err.contains("categorical feature 0"), "{err}");
+    cat.params.categorical_features.insert(0, 40);
+    let err = cat.fit(&data).unwrap_err().to_string();
+    assert!(err.contains("maxBins"), "{err}");
+}
