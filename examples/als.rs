@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
         header: false,
         delimiter: b':',
         schema: Some(schema),
-        partitions: 4,
+        partitions: Some(4),
     };
     let ratings = cx
         .read_csv(path, options)?

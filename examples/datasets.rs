@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample_libsvm_data.txt");
     let options = LibSvmOptions {
         num_features: None,
-        partitions: 4,
+        partitions: Some(4),
     };
     let data = cx.read_libsvm(path, options)?.cache();
     println!(

@@ -14,7 +14,7 @@ fn main() -> anyhow::Result<()> {
             path,
             LibSvmOptions {
                 num_features: None,
-                partitions: 2,
+                partitions: Some(2),
             },
         )?
         .cache();

@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
             path,
             LibSvmOptions {
                 num_features: None,
-                partitions: 4,
+                partitions: Some(4),
             },
         )?
         .cache();

@@ -140,7 +140,7 @@ pub fn check_train(args: &TrainArgs, m: &ArgMatches) -> Result<(), String> {
             ));
         }
     }
-    if args.input.partitions == 0 {
+    if args.input.partitions == Some(0) {
         return Err("--partitions 0: must be at least 1".into());
     }
     if let Some(v) = args.reg_param {
@@ -177,7 +177,7 @@ pub fn check_train(args: &TrainArgs, m: &ArgMatches) -> Result<(), String> {
 
 /// Checks a `cinder predict` command line.
 pub fn check_predict(args: &PredictArgs, _m: &ArgMatches) -> Result<(), String> {
-    if args.input.partitions == 0 {
+    if args.input.partitions == Some(0) {
         return Err("--partitions 0: must be at least 1".into());
     }
     if let Some(out) = &args.out {

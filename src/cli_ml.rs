@@ -75,9 +75,10 @@ pub struct DataArgs {
     /// Input format [default: from the extension; libsvm otherwise].
     #[arg(long, value_enum)]
     pub format: Option<DataFormat>,
-    /// Partitions to split the input into.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub partitions: u32,
+    /// Partitions to split the input into [default: one per 16 MiB of input, at least 4;
+    /// never the cluster's size, so results are the same bits on any cluster].
+    #[arg(long, value_name = "N")]
+    pub partitions: Option<u32>,
     /// CSV/Parquet label column [default: the first column].
     #[arg(long, value_name = "NAME")]
     pub label_col: Option<String>,

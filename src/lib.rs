@@ -42,4 +42,4 @@ pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use local::{LocalCluster, LocalClusterBuilder};
 pub use shutdown::hold_if_interrupted;
-pub use sources::{CsvOptions, LibSvmOptions};
+pub use sources::{CsvOptions, LibSvmOptions, ParquetOptions};

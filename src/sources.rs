@@ -5,6 +5,7 @@ use std::path::Path;
 
 use arrow_array::RecordBatch;
 use cinder_actors::data::csv::{CsvLayout, CsvType};
+use cinder_actors::data::partitioning::{default_partitions, split_rows};
 use cinder_actors::data::plan::{Op, TextFormat};
 use cinder_actors::data::stamp::FileStamp;
 use cinder_actors::data::{csv, ipc, libsvm, text};
@@ -18,15 +19,16 @@ use crate::{Context, Error, Result};
 pub struct LibSvmOptions {
     /// Vector size; `None` infers it as the largest index in the file (Spark's `numFeatures`).
     pub num_features: Option<u32>,
-    /// Number of partitions (line-aligned byte ranges of the file).
-    pub partitions: u32,
+    /// Number of partitions (line-aligned byte ranges of the file); `None`: one per 16 MiB,
+    /// at least 4.
+    pub partitions: Option<u32>,
 }
 
 impl Default for LibSvmOptions {
     fn default() -> Self {
         Self {
             num_features: None,
-            partitions: 2,
+            partitions: None,
         }
     }
 }
@@ -74,20 +76,16 @@ impl Context {
             Some(n) => n,
             None => libsvm::infer_num_features(&path).map_err(Error::Input)?,
         };
-        let splits = text::plan_splits(&path, options.partitions.max(1))
-            .map_err(|e| Error::Input(e.to_string()))?;
+        let partitions = text_partitions(options.partitions, &stamp);
+        let splits =
+            text::plan_splits(&path, partitions).map_err(|e| Error::Input(e.to_string()))?;
         let op = Op::TextFile {
             path: path.display().to_string(),
             format: TextFormat::LibSvm { num_features },
             splits,
             stamp: Some(stamp),
         };
-        Ok(Dataset::create(
-            &self.inner,
-            "libsvm",
-            op,
-            options.partitions.max(1),
-        ))
+        Ok(Dataset::create(&self.inner, "libsvm", op, partitions))
     }
 }
 
@@ -97,9 +95,22 @@ fn stamp_of(path: &Path) -> Result<FileStamp> {
     FileStamp::of(path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
 }
 
+/// A text file's partitions: the caller's choice, or one per 16 MiB of the file, at least 4.
+fn text_partitions(chosen: Option<u32>, stamp: &FileStamp) -> u32 {
+    chosen.unwrap_or_else(|| default_partitions(stamp.len)).max(1)
+}
+
 fn absolute(path: &Path) -> Result<std::path::PathBuf> {
     path.canonicalize()
         .map_err(|e| Error::Input(format!("{}: {e}", path.display())))
+}
+
+/// Options of [`Context::read_parquet_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParquetOptions {
+    /// Number of partitions (row ranges); `None`: one per 16 MiB of uncompressed data, at
+    /// least 4.
+    pub partitions: Option<u32>,
 }
 
 /// Options of [`Context::read_csv`].
@@ -111,8 +122,9 @@ pub struct CsvOptions {
     pub delimiter: u8,
     /// Columns and types; `None` infers them from the first 1,000 rows.
     pub schema: Option<Vec<(String, CsvType)>>,
-    /// Number of partitions (line-aligned byte ranges of the file).
-    pub partitions: u32,
+    /// Number of partitions (line-aligned byte ranges of the file); `None`: one per 16 MiB,
+    /// at least 4.
+    pub partitions: Option<u32>,
 }
 
 impl Default for CsvOptions {
@@ -121,7 +133,7 @@ impl Default for CsvOptions {
             header: true,
             delimiter: b',',
             schema: None,
-            partitions: 2,
+            partitions: None,
         }
     }
 }
@@ -142,34 +154,46 @@ impl Context {
             None => csv::infer_layout(&path, options.header, options.delimiter, 1_000)
                 .map_err(Error::Input)?,
         };
-        let splits = text::plan_splits(&path, options.partitions.max(1))
-            .map_err(|e| Error::Input(e.to_string()))?;
+        let partitions = text_partitions(options.partitions, &stamp);
+        let splits =
+            text::plan_splits(&path, partitions).map_err(|e| Error::Input(e.to_string()))?;
         let op = Op::TextFile {
             path: path.display().to_string(),
             format: TextFormat::Csv(layout),
             splits,
             stamp: Some(stamp),
         };
-        Ok(Dataset::create(
-            &self.inner,
-            "csv",
-            op,
-            options.partitions.max(1),
-        ))
+        Ok(Dataset::create(&self.inner, "csv", op, partitions))
     }
 
-    /// A Parquet file, or a directory of `*.parquet` files: one partition per row group.
+    /// A Parquet file, or a directory of `*.parquet` files, in
+    /// [`default_partitions`](cinder_actors::data::partitioning::default_partitions) of its
+    /// uncompressed size (one per 16 MiB, at least 4).
     pub fn read_parquet(&self, path: impl AsRef<Path>) -> Result<Dataset> {
+        self.read_parquet_with(path, ParquetOptions::default())
+    }
+
+    /// A Parquet file, or a directory of `*.parquet` files, cut into row ranges (a large row
+    /// group is split across partitions; each task decodes only its rows).
+    pub fn read_parquet_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: ParquetOptions,
+    ) -> Result<Dataset> {
         let files = data_files(&absolute(path.as_ref())?, "parquet")?;
-        let mut parts = Vec::new();
+        let mut layout = Vec::new();
         let mut stamps = BTreeMap::new();
+        let mut bytes = 0u64;
         for file in files {
             let stamp = stamp_of(&file)?;
-            let groups =
-                cinder_actors::data::files::parquet_row_groups(&file).map_err(Error::Input)?;
-            parts.extend((0..groups as u32).map(|g| (file.display().to_string(), g)));
+            let (groups, size) =
+                cinder_actors::data::files::parquet_layout(&file).map_err(Error::Input)?;
+            bytes += size;
+            layout.push((file.display().to_string(), groups));
             stamps.insert(file.display().to_string(), stamp);
         }
+        let partitions = options.partitions.unwrap_or_else(|| default_partitions(bytes));
+        let parts = split_rows(&layout, partitions.max(1));
         let count = parts.len() as u32;
         Ok(Dataset::create(
             &self.inner,

@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _};
 use cinder::cli_ml::{
     Algorithm, DataArgs, DataFormat, HandleInvalid, Placement, PredictArgs, TrainArgs,
 };
-use cinder::{Context, CsvOptions, CsvType, Dataset, FileFormat, LibSvmOptions};
+use cinder::{Context, CsvOptions, CsvType, Dataset, FileFormat, LibSvmOptions, ParquetOptions};
 use cinder_algorithms::classification::{Family, LogisticRegression, LogisticRegressionModel};
 use cinder_algorithms::clustering::{DistanceMeasure, InitMode, KMeans};
 use cinder_algorithms::persistence::load_any;
@@ -166,7 +166,7 @@ pub(crate) fn load_for(
     num_features: Option<u32>,
 ) -> anyhow::Result<(Dataset, FeatureSpec)> {
     let format = format_of(input);
-    let partitions = input.partitions.max(1);
+    let partitions = input.partitions;
     let files = crate::inputs::input_files(&input.data)?;
     let (ds, label, features) = match format {
         DataFormat::Libsvm => {
@@ -247,10 +247,13 @@ pub(crate) fn load_for(
                     };
                     Ok(cx.read_csv(f, options)?)
                 })?
-            } else if input.data.is_dir() {
-                cx.read_parquet(&input.data)?
             } else {
-                crate::inputs::read_all(&files, |f| Ok(cx.read_parquet(f)?))?
+                let options = ParquetOptions { partitions };
+                if input.data.is_dir() {
+                    cx.read_parquet_with(&input.data, options)?
+                } else {
+                    crate::inputs::read_all(&files, |f| Ok(cx.read_parquet_with(f, options)?))?
+                }
             };
             (ds, label, FeatureCols::Columns(features))
         }
@@ -567,7 +570,7 @@ fn load_ratings(cx: &Context, input: &DataArgs) -> anyhow::Result<(Dataset, Rati
                 header: false,
                 delimiter: b':',
                 schema: Some(schema),
-                partitions: input.partitions.max(1),
+                partitions: input.partitions,
             };
             let ds = cx
                 .read_csv(&input.data, options)?
@@ -583,7 +586,7 @@ fn load_ratings(cx: &Context, input: &DataArgs) -> anyhow::Result<(Dataset, Rati
             cx.read_csv(
                 &input.data,
                 CsvOptions {
-                    partitions: input.partitions.max(1),
+                    partitions: input.partitions,
                     ..CsvOptions::default()
                 },
             )?,
@@ -594,7 +597,12 @@ fn load_ratings(cx: &Context, input: &DataArgs) -> anyhow::Result<(Dataset, Rati
             },
         )),
         DataFormat::Parquet => Ok((
-            cx.read_parquet(&input.data)?,
+            cx.read_parquet_with(
+                &input.data,
+                ParquetOptions {
+                    partitions: input.partitions,
+                },
+            )?,
             RatingColumns {
                 user: input.user_col.clone(),
                 item: input.item_col.clone(),

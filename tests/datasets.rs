@@ -159,7 +159,7 @@ fn libsvm_loads_with_spark_semantics_and_reports_bad_lines() {
             path,
             LibSvmOptions {
                 num_features: None,
-                partitions: 3,
+                partitions: Some(3),
             },
         )
         .unwrap();
@@ -199,7 +199,7 @@ fn libsvm_loads_with_spark_semantics_and_reports_bad_lines() {
             &bad,
             LibSvmOptions {
                 num_features: Some(10),
-                partitions: 2,
+                partitions: Some(2),
             },
         )
         .unwrap();

@@ -95,7 +95,7 @@ fn csv_schema_inference_given_schema_and_bad_lines() {
     std::fs::write(&path, &text).unwrap();
     let options = CsvOptions {
         delimiter: b';',
-        partitions: 3,
+        partitions: Some(3),
         ..Default::default()
     };
     let ds = cx.read_csv(&path, options.clone()).unwrap();
@@ -171,6 +171,50 @@ fn checkpoints_cut_lineage_and_keep_results() {
     );
 }
 
+/// One Parquet row group is cut into row ranges: the default count depends only on the file
+/// (at least 4 partitions), a chosen count is honoured, and the rows come back exactly, in
+/// order, whatever the cut.
+#[test]
+fn a_single_parquet_row_group_fills_every_partition() {
+    let cx = local_context("io-parquet-ranges", 2);
+    let dir = test_dir("io-parquet-ranges-out");
+    let one = cx
+        .generate(
+            "cinder.range",
+            &RangeArgs {
+                rows_per_partition: 1_001,
+                columns: 2,
+                seed: 9,
+            },
+            1,
+        )
+        .unwrap();
+    let original = one.collect_batch().unwrap();
+    one.write(dir.join("pq"), FileFormat::Parquet).unwrap();
+    let file = dir.join("pq/part-00000.parquet");
+    let by_default = cx.read_parquet(&file).unwrap();
+    assert_eq!(by_default.num_partitions(), 4, "at least 4, from the input alone");
+    assert_eq!(by_default.collect_batch().unwrap(), original);
+    for n in [3, 7] {
+        let ds = cx
+            .read_parquet_with(
+                &file,
+                cinder::ParquetOptions {
+                    partitions: Some(n),
+                },
+            )
+            .unwrap();
+        assert_eq!(ds.num_partitions(), n);
+        let parts = ds.collect().unwrap();
+        let sizes: Vec<usize> = parts.iter().map(|b| b.num_rows()).collect();
+        assert!(
+            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+            "even ranges: {sizes:?}"
+        );
+        assert_eq!(ds.collect_batch().unwrap(), original, "{n} partitions");
+    }
+}
+
 /// A text or Parquet split is a byte range or row group of the file as planned: read from a
 /// file rewritten since, it would mix two versions of the data. The job fails instead, with
 /// the file named, whether the file changed before the first run or before a recomputation.
@@ -188,7 +232,7 @@ fn an_input_changed_since_planning_fails_the_job() {
     };
     std::fs::write(&file, rows(10)).unwrap();
     let options = || CsvOptions {
-        partitions: 2,
+        partitions: Some(2),
         ..CsvOptions::default()
     };
     let changed = |path: &std::path::Path| {

@@ -20,7 +20,7 @@ fn training_survives_a_killed_worker_with_a_bit_identical_model() {
             path,
             LibSvmOptions {
                 num_features: None,
-                partitions: 6,
+                partitions: Some(6),
             },
         )
         .unwrap()

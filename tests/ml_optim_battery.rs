@@ -2,7 +2,10 @@
 //! objective recomputed independently from the rows (`ml_problems`): at every non-zero
 //! coefficient the smooth gradient plus the L1 subgradient is within 1e-6 of 0, at every zero
 //! coefficient the smooth gradient is within the L1 weight. In process (`LocalFrame`), at
-//! Spark's converged settings (`maxIter` 1000, `tol` 1e-12).
+//! `tol` 1e-12 with a budget of 5000 iterations for logistic regression: at that tolerance the
+//! function-value test fires only once 20 consecutive objectives agree within 1e-12 of f(x0),
+//! which on the weighted L1 case takes from about 700 to about 5000 iterations depending on the
+//! last bits of the gradient sums (the kernels' summation order), with the same optimum.
 
 mod ml_problems;
 
@@ -23,7 +26,7 @@ fn logistic(
 ) -> Kkt {
     let (frame, columns) = frame(rows, weights, 3);
     let model = LogisticRegression {
-        max_iter: 1000,
+        max_iter: 5000,
         tol: 1e-12,
         reg_param: penalty.reg,
         elastic_net_param: penalty.alpha,

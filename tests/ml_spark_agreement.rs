@@ -33,7 +33,7 @@ fn data(cx: &Context, file: &str) -> Dataset {
         path,
         LibSvmOptions {
             num_features: None,
-            partitions: 3,
+            partitions: Some(3),
         },
     )
     .unwrap()

@@ -43,7 +43,7 @@ fn forest_and_gbt_survive_a_killed_worker_with_bit_identical_models() {
             data("trees/breast_cancer_train.txt"),
             LibSvmOptions {
                 num_features: None,
-                partitions: 6,
+                partitions: Some(6),
             },
         )
         .unwrap()

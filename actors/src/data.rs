@@ -10,6 +10,7 @@ pub mod functions;
 pub mod ipc;
 pub mod keys;
 pub mod libsvm;
+pub mod partitioning;
 pub mod plan;
 pub mod relational;
 pub mod stamp;

@@ -56,8 +56,8 @@ enum Kind<'a> {
 
 /// Row-wise access to one batch's labels, weights and features.
 pub struct Rows<'a> {
-    labels: Vec<f64>,
-    weights: Option<Vec<f64>>,
+    labels: Cow<'a, [f64]>,
+    weights: Option<Cow<'a, [f64]>>,
     kind: Kind<'a>,
     size: usize,
 }
@@ -113,9 +113,9 @@ pub fn numeric_column(batch: &RecordBatch, name: &str) -> Result<Vec<f64>, Strin
 impl<'a> Rows<'a> {
     /// Views a batch through a spec; errors name the column that does not fit.
     pub fn new(batch: &'a RecordBatch, spec: &FeatureSpec) -> Result<Self, String> {
-        let labels = numeric_column(batch, &spec.label)?;
+        let labels = column_values(batch, &spec.label)?;
         let weights = match &spec.weight {
-            Some(w) => Some(numeric_column(batch, w)?),
+            Some(w) => Some(column_values(batch, w)?),
             None => None,
         };
         let (kind, size) = feature_kind(batch, &spec.features)?;
@@ -131,7 +131,7 @@ impl<'a> Rows<'a> {
     pub fn new_features_only(batch: &'a RecordBatch, spec: &FeatureSpec) -> Result<Self, String> {
         let (kind, size) = feature_kind(batch, &spec.features)?;
         Ok(Self {
-            labels: vec![0.0; batch.num_rows()],
+            labels: Cow::Owned(vec![0.0; batch.num_rows()]),
             weights: None,
             kind,
             size,
@@ -198,11 +198,14 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// Every row's weight.
-    pub fn weights(&self) -> Vec<f64> {
-        self.weights
-            .clone()
-            .unwrap_or_else(|| vec![1.0; self.len()])
+    /// Every row's weight (`None`: all 1, no weight column).
+    pub fn weights(&self) -> Option<&[f64]> {
+        self.weights.as_deref()
+    }
+
+    /// Every row's label.
+    pub fn labels(&self) -> &[f64] {
+        &self.labels
     }
 
     /// `Σ_j coef[j] * scale[j] * x_j` for row `i`.

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod blocked;
 pub mod classification;
 pub mod clustering;
 pub mod datagen;

@@ -118,7 +118,7 @@ impl Workload {
                         sample_data(),
                         LibSvmOptions {
                             num_features: None,
-                            partitions: 6,
+                            partitions: Some(6),
                         },
                     )?
                     .cache();

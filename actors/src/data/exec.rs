@@ -276,16 +276,26 @@ impl Executor {
                 .await
             }
             Op::ParquetFiles { parts, stamps } => {
-                let (file, row_group) = parts
+                let pieces = parts
                     .get(p as usize)
                     .cloned()
-                    .ok_or_else(|| internal(format!("no row group for partition {p}")))?;
-                let stamp = stamps.get(&file).copied();
+                    .ok_or_else(|| internal(format!("no row range for partition {p}")))?;
+                let stamps = stamps.clone();
                 cpu(move || {
-                    read_unchanged(&file, stamp.as_ref(), || {
-                        files::read_parquet_row_group(Path::new(&file), row_group as usize)
-                            .map_err(|message| TaskError::BadInput { message })
-                    })
+                    let mut batches = Vec::with_capacity(pieces.len());
+                    for piece in &pieces {
+                        let stamp = stamps.get(&piece.file);
+                        batches.push(read_unchanged(&piece.file, stamp, || {
+                            files::read_parquet_piece(piece)
+                                .map_err(|message| TaskError::BadInput { message })
+                        })?);
+                    }
+                    match batches.len() {
+                        1 => Ok(batches.pop().expect("one batch")),
+                        0 => Err(internal(format!("partition {p} has no rows to read"))),
+                        _ => arrow_select::concat::concat_batches(&batches[0].schema(), &batches)
+                            .map_err(internal),
+                    }
                 })
                 .await
             }

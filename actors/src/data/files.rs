@@ -95,6 +95,69 @@ pub fn read_parquet_row_group(path: &Path, row_group: usize) -> Result<RecordBat
     arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| at(&e))
 }
 
+/// Reads one piece of a Parquet partition: `piece.rows` rows of one row group from
+/// `piece.offset`. With a page index in the file, only the pages holding those rows are read
+/// and decoded.
+pub fn read_parquet_piece(
+    piece: &crate::data::partitioning::ParquetPiece,
+) -> Result<RecordBatch, String> {
+    use parquet::arrow::arrow_reader::{
+        ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+    };
+    let path = Path::new(&piece.file);
+    let at = |e: &dyn std::fmt::Display| {
+        format!(
+            "{} row group {} rows {}..{}: {e}",
+            path.display(),
+            piece.row_group,
+            piece.offset,
+            piece.offset + piece.rows
+        )
+    };
+    let file = File::open(path).map_err(|e| at(&e))?;
+    let options = ArrowReaderOptions::new()
+        .with_offset_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(|e| at(&e))?;
+    let groups = builder.metadata().num_row_groups();
+    if piece.row_group as usize >= groups {
+        return Err(at(&format!("the file has {groups} row groups")));
+    }
+    let schema = builder.schema().clone();
+    let selection = RowSelection::from(vec![
+        RowSelector::skip(piece.offset as usize),
+        RowSelector::select(piece.rows as usize),
+    ]);
+    let reader = builder
+        .with_row_groups(vec![piece.row_group as usize])
+        .with_row_selection(selection)
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| at(&e))?;
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| at(&e))?;
+    let batch = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| at(&e))?;
+    if batch.num_rows() as u64 != piece.rows {
+        return Err(at(&format!(
+            "read {} rows, the plan expected {}",
+            batch.num_rows(),
+            piece.rows
+        )));
+    }
+    Ok(batch)
+}
+
+/// Rows of each row group of a Parquet file, and the file's uncompressed data size in bytes.
+pub fn parquet_layout(path: &Path) -> Result<(Vec<u64>, u64), String> {
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let file = File::open(path).map_err(|e| at(&e))?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| at(&e))?;
+    let groups = builder.metadata().row_groups();
+    let rows = groups.iter().map(|g| g.num_rows().max(0) as u64).collect();
+    let bytes = groups.iter().map(|g| g.total_byte_size().max(0) as u64).sum();
+    Ok((rows, bytes))
+}
+
 /// Row groups of a Parquet file.
 pub fn parquet_row_groups(path: &Path) -> Result<usize, String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());

@@ -77,10 +77,11 @@ pub enum Op {
         #[serde(default)]
         stamp: Option<crate::data::stamp::FileStamp>,
     },
-    /// Parquet row groups, one per partition, as `(file, row group)`.
+    /// Parquet files cut into row ranges ([`crate::data::partitioning::split_rows`]): each
+    /// partition reads its pieces (row ranges of row groups) and nothing else.
     ParquetFiles {
-        /// The row groups.
-        parts: Vec<(String, u32)>,
+        /// The pieces of each partition, in row order.
+        parts: Vec<Vec<crate::data::partitioning::ParquetPiece>>,
         /// Each file's length and modification time when planned (files without one are
         /// not checked).
         #[serde(default)]
@@ -524,7 +525,7 @@ impl Lineage {
     }
 
     /// The file input partition `p` of `d` reads through narrow dependencies, for error
-    /// messages: `PATH from line N` (text) or `PATH row group G` (Parquet).
+    /// messages: `PATH from line N` (text) or `PATH row group G from row R` (Parquet).
     pub fn describe_input(&self, d: DatasetId, p: u32) -> Option<String> {
         let mut current = (d, p);
         for _ in 0..self.nodes.len().max(1) {
@@ -535,8 +536,11 @@ impl Lineage {
                     return Some(format!("{path} from line {}", split.first_line));
                 }
                 Op::ParquetFiles { parts, .. } => {
-                    let (path, group) = parts.get(current.1 as usize)?;
-                    return Some(format!("{path} row group {group}"));
+                    let piece = parts.get(current.1 as usize)?.first()?;
+                    return Some(format!(
+                        "{} row group {} from row {}",
+                        piece.file, piece.row_group, piece.offset
+                    ));
                 }
                 Op::IpcFiles { paths } => return paths.get(current.1 as usize).cloned(),
                 _ => {}

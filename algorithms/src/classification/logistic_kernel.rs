@@ -7,6 +7,7 @@ use arrow_array::{ArrayRef, Float64Array, RecordBatch};
 use cinder_actors::data::aggregate::Aggregator;
 use serde::{Deserialize, Serialize};
 
+use crate::blocked;
 use crate::features::{FeatureSpec, Rows};
 
 /// Everything a partition needs to compute its loss and gradient.
@@ -76,48 +77,125 @@ pub fn log1p_exp(z: f64) -> f64 {
     }
 }
 
-/// The binomial kernel over dense feature columns, column by column (vectorizable).
+/// `(log(1 + e^z), 1 / (1 + e^-z))` from one exponential, without overflow.
+#[inline]
+fn softplus_sigmoid(z: f64) -> (f64, f64) {
+    let e = (-z.abs()).exp();
+    let inv = 1.0 / (1.0 + e);
+    if z > 0.0 {
+        (z + e.ln_1p(), inv)
+    } else {
+        (e.ln_1p(), e * inv)
+    }
+}
+
+/// Scaled coefficients `β_kj / σ_j` of set `k`, and its margin offset (intercept minus the
+/// centering term).
+fn scaled_set(a: &LogisticArgs, k: usize) -> (Vec<f64>, f64) {
+    let d = a.inv_std.len();
+    let coef = a.params[k * d..(k + 1) * d]
+        .iter()
+        .zip(&a.inv_std)
+        .map(|(b, s)| b * s)
+        .collect();
+    let b = if a.fit_intercept {
+        a.params[a.sets * d + k]
+    } else {
+        0.0
+    };
+    (coef, b - a.center_offset(k))
+}
+
+/// The binomial kernel over dense feature columns, a block of rows at a time
+/// ([`crate::blocked`]): margins, then multipliers, then the gradient over the cached block.
 fn binomial_dense(
     mut acc: LossGradient,
     rows: &Rows<'_>,
     cols: &[std::borrow::Cow<'_, [f64]>],
     a: &LogisticArgs,
 ) -> LossGradient {
-    let n = rows.len();
     let d = a.inv_std.len();
-    let b = if a.fit_intercept { a.params[d] } else { 0.0 };
-    let mut z = vec![b - a.center_offset(0); n];
-    for (j, col) in cols.iter().enumerate() {
-        let c = a.params[j] * a.inv_std[j];
-        if c != 0.0 {
-            for (zr, x) in z.iter_mut().zip(col.iter()) {
-                *zr += c * x;
+    let (coef, base) = scaled_set(a, 0);
+    let (labels, weights) = (rows.labels(), rows.weights());
+    let mut z = vec![0.0; blocked::BLOCK];
+    let mut multiplier_sum = 0.0;
+    for (s, e) in blocked::blocks(rows.len()) {
+        let z = &mut z[..e - s];
+        blocked::margins(cols, &coef, base, s, z);
+        for (r, zr) in z.iter_mut().enumerate() {
+            let w = weights.map_or(1.0, |w| w[s + r]);
+            let y = labels[s + r];
+            let (softplus, p) = softplus_sigmoid(*zr);
+            if w != 0.0 {
+                acc.loss += w * (softplus - y * *zr);
+                acc.weight_sum += w;
             }
+            *zr = w * (p - y);
         }
+        multiplier_sum += blocked::sum(z);
+        blocked::gradient(cols, z, &a.inv_std, s, &mut acc.gradient[..d]);
     }
-    let weights = rows.weights();
-    let mut multipliers = vec![0.0; n];
-    for r in 0..n {
-        let (w, y, zr) = (weights[r], rows.label(r), z[r]);
-        if w == 0.0 {
-            continue;
-        }
-        acc.loss += w * (log1p_exp(zr) - y * zr);
-        multipliers[r] = w * (1.0 / (1.0 + (-zr).exp()) - y);
-        acc.weight_sum += w;
-    }
-    for (j, col) in cols.iter().enumerate() {
-        if a.inv_std[j] != 0.0 {
-            let dot: f64 = multipliers.iter().zip(col.iter()).map(|(m, x)| m * x).sum();
-            acc.gradient[j] += dot * a.inv_std[j];
-        }
-    }
-    let multiplier_sum = multipliers.iter().sum::<f64>();
     if a.fit_intercept {
         acc.gradient[d] += multiplier_sum;
     }
     a.center_gradient(&mut acc.gradient, &[multiplier_sum]);
     acc
+}
+
+/// The multinomial kernel over dense feature columns, a block of rows at a time.
+fn multinomial_dense(
+    mut acc: LossGradient,
+    rows: &Rows<'_>,
+    cols: &[std::borrow::Cow<'_, [f64]>],
+    a: &LogisticArgs,
+) -> Result<LossGradient, String> {
+    let d = a.inv_std.len();
+    let sets: Vec<(Vec<f64>, f64)> = (0..a.sets).map(|k| scaled_set(a, k)).collect();
+    let (labels, weights) = (rows.labels(), rows.weights());
+    let mut z = vec![vec![0.0; blocked::BLOCK]; a.sets];
+    let mut multiplier_sums = vec![0.0; a.sets];
+    let mut margins = vec![0.0; a.sets];
+    for (s, e) in blocked::blocks(rows.len()) {
+        let n = e - s;
+        for ((coef, base), zk) in sets.iter().zip(z.iter_mut()) {
+            blocked::margins(cols, coef, *base, s, &mut zk[..n]);
+        }
+        for r in 0..n {
+            let w = weights.map_or(1.0, |w| w[s + r]);
+            let y = labels[s + r];
+            if w == 0.0 {
+                z.iter_mut().for_each(|zk| zk[r] = 0.0);
+                continue;
+            }
+            let label = y as usize;
+            if label >= a.sets || y.fract() != 0.0 || y < 0.0 {
+                return Err(format!("label {y} is not a class in 0..{}", a.sets));
+            }
+            for (m, zk) in margins.iter_mut().zip(&z) {
+                *m = zk[r];
+            }
+            let max = margins.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lse = max + margins.iter().map(|m| (m - max).exp()).sum::<f64>().ln();
+            acc.loss += w * (lse - margins[label]);
+            acc.weight_sum += w;
+            for (k, zk) in z.iter_mut().enumerate() {
+                let p = (margins[k] - lse).exp();
+                zk[r] = w * (p - if k == label { 1.0 } else { 0.0 });
+            }
+        }
+        for (k, zk) in z.iter().enumerate() {
+            let m = &zk[..n];
+            multiplier_sums[k] += blocked::sum(m);
+            blocked::gradient(cols, m, &a.inv_std, s, &mut acc.gradient[k * d..(k + 1) * d]);
+        }
+    }
+    if a.fit_intercept {
+        for (k, m) in multiplier_sums.iter().enumerate() {
+            acc.gradient[a.sets * d + k] += m;
+        }
+    }
+    a.center_gradient(&mut acc.gradient, &multiplier_sums);
+    Ok(acc)
 }
 
 /// The `ml.logistic.loss` aggregator.
@@ -149,8 +227,11 @@ impl Aggregator for LogisticLoss {
             ));
         }
         let intercepts = a.sets * d;
-        if let (1, Some(cols)) = (a.sets, rows.dense_columns()) {
-            return Ok(binomial_dense(acc, &rows, cols, a));
+        if let Some(cols) = rows.dense_columns() {
+            return match a.sets {
+                1 => Ok(binomial_dense(acc, &rows, cols, a)),
+                _ => multinomial_dense(acc, &rows, cols, a),
+            };
         }
         let mut margins = vec![0.0; a.sets];
         let offsets: Vec<f64> = (0..a.sets).map(|k| a.center_offset(k)).collect();

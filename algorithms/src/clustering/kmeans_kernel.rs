@@ -8,6 +8,7 @@ use cinder_actors::data::aggregate::Aggregator;
 use cinder_actors::data::exec::unit_hash;
 use serde::{Deserialize, Serialize};
 
+use crate::blocked;
 use crate::features::{FeatureSpec, Rows};
 
 /// Points of a batch as dense vectors (unit length for cosine), with their weights.
@@ -68,6 +69,54 @@ pub fn closest(p: &[f64], centers: &[Vec<f64>], cosine: bool) -> (usize, f64) {
     best
 }
 
+/// Euclidean assignment over dense feature columns, a block of rows at a time: the distances
+/// to every center column by column, the closest center per row (ties: the lowest index), then
+/// the per-center sums. Each distance adds its terms in feature order and each sum its rows in
+/// row order, as the row-by-row loop does, so the results are the same bits.
+fn assign_dense(
+    acc: &mut Assignment,
+    cols: &[std::borrow::Cow<'_, [f64]>],
+    weights: Option<&[f64]>,
+    centers: &[Vec<f64>],
+) {
+    let n = cols.first().map_or(0, |c| c.len());
+    let mut dist = vec![vec![0.0; blocked::BLOCK]; centers.len()];
+    let mut best = vec![0usize; blocked::BLOCK];
+    for (s, e) in blocked::blocks(n) {
+        let len = e - s;
+        for dk in dist.iter_mut() {
+            dk[..len].fill(0.0);
+        }
+        for (j, col) in cols.iter().enumerate() {
+            let x = &col[s..e];
+            for (dk, center) in dist.iter_mut().zip(centers) {
+                let c = center[j];
+                for (d, v) in dk[..len].iter_mut().zip(x) {
+                    *d += (v - c) * (v - c);
+                }
+            }
+        }
+        for r in 0..len {
+            let mut b = (0, f64::INFINITY);
+            for (k, dk) in dist.iter().enumerate() {
+                if dk[r] < b.1 {
+                    b = (k, dk[r]);
+                }
+            }
+            best[r] = b.0;
+            let w = weights.map_or(1.0, |w| w[s + r]);
+            acc.cost += w * b.1;
+            acc.weights[b.0] += w;
+        }
+        for (j, col) in cols.iter().enumerate() {
+            for (r, v) in col[s..e].iter().enumerate() {
+                let w = weights.map_or(1.0, |w| w[s + r]);
+                acc.sums[best[r]][j] += w * v;
+            }
+        }
+    }
+}
+
 /// Arguments shared by the k-means kernels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KMeansArgs {
@@ -107,6 +156,17 @@ impl Aggregator for Assign {
         }
     }
     fn seq(mut acc: Assignment, batch: &RecordBatch, a: &KMeansArgs) -> Result<Assignment, String> {
+        if !a.cosine {
+            let rows = Rows::new_features_only(batch, &a.spec)?;
+            if let Some(cols) = rows.dense_columns().filter(|c| c.len() == a.width) {
+                let weights = match &a.spec.weight {
+                    Some(w) => Some(crate::features::column_values(batch, w)?),
+                    None => None,
+                };
+                assign_dense(&mut acc, cols, weights.as_deref(), &a.centers);
+                return Ok(acc);
+            }
+        }
         for (p, w) in points(batch, &a.spec, a.width, a.cosine)? {
             let (k, d) = closest(&p, &a.centers, a.cosine);
             acc.cost += w * d;

@@ -9,6 +9,7 @@ use cinder_actors::data::aggregate::Aggregator;
 use serde::{Deserialize, Serialize};
 
 use crate::classification::logistic_kernel::LossGradient;
+use crate::blocked;
 use crate::features::{FeatureSpec, Rows};
 
 /// What a partition needs to compute the least-squares loss and gradient.
@@ -26,6 +27,46 @@ pub struct LeastSquaresArgs {
     pub label_center: f64,
     /// Coefficients in the standardized space.
     pub coefficients: Vec<f64>,
+}
+
+/// The least-squares kernel over dense feature columns, a block of rows at a time
+/// ([`crate::blocked`]): predictions, then residual multipliers, then the gradient.
+fn least_squares_dense(
+    mut acc: LossGradient,
+    rows: &Rows<'_>,
+    cols: &[std::borrow::Cow<'_, [f64]>],
+    a: &LeastSquaresArgs,
+    offset: f64,
+) -> LossGradient {
+    let coef: Vec<f64> = a
+        .coefficients
+        .iter()
+        .zip(&a.inv_std)
+        .map(|(b, s)| b * s)
+        .collect();
+    let (labels, weights) = (rows.labels(), rows.weights());
+    let mut z = vec![0.0; blocked::BLOCK];
+    let mut sum_wdiff = 0.0;
+    for (s, e) in blocked::blocks(rows.len()) {
+        let z = &mut z[..e - s];
+        blocked::margins(cols, &coef, -offset, s, z);
+        for (r, zr) in z.iter_mut().enumerate() {
+            let w = weights.map_or(1.0, |w| w[s + r]);
+            let diff = *zr - (labels[s + r] - a.label_center) / a.label_std;
+            if w != 0.0 {
+                acc.loss += 0.5 * w * diff * diff;
+                acc.weight_sum += w;
+            }
+            *zr = w * diff;
+        }
+        sum_wdiff += blocked::sum(z);
+        let d = a.inv_std.len().min(acc.gradient.len());
+        blocked::gradient(cols, z, &a.inv_std, s, &mut acc.gradient[..d]);
+    }
+    for (g, m) in acc.gradient.iter_mut().zip(&a.scaled_mean) {
+        *g -= sum_wdiff * m;
+    }
+    acc
 }
 
 /// The `ml.linear.loss` aggregator: `Σ w (x'·β' - y')² / 2` and its gradient.
@@ -62,6 +103,9 @@ impl Aggregator for LeastSquaresLoss {
             .zip(&a.scaled_mean)
             .map(|(b, m)| b * m)
             .sum();
+        if let Some(cols) = rows.dense_columns() {
+            return Ok(least_squares_dense(acc, &rows, cols, a, offset));
+        }
         let mut sum_wdiff = 0.0;
         for i in 0..rows.len() {
             let w = rows.weight(i);
