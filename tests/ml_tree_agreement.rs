@@ -572,8 +572,14 @@ fn weights_scale_away_and_categorical_values_are_checked() {
     e.params.columns.weight = Some("w".into());
     // Constant weights change counts, never the splits (gains are ratios).
     let doubled = e.fit(&weighted(2.0)).unwrap();
-    assert_eq!(body(&doubled.to_debug_string()), body(&plain.to_debug_string()));
-    assert_eq!(doubled.trees[0].nodes[0].stats[0], 2.0 * plain.trees[0].nodes[0].stats[0]);
+    assert_eq!(
+        body(&doubled.to_debug_string()),
+        body(&plain.to_debug_string())
+    );
+    assert_eq!(
+        doubled.trees[0].nodes[0].stats[0],
+        2.0 * plain.trees[0].nodes[0].stats[0]
+    );
     check_invariants(&doubled);
 
     // A categorical feature must hold category indices.
