@@ -22,6 +22,44 @@ pub const KEY: &str = "key";
 pub const BINS: &str = "bins";
 /// GBT's running prediction.
 pub const PREDICTION: &str = "prediction";
+/// A forest's bootstrap counts: one byte per tree.
+pub const COUNTS: &str = "counts";
+
+/// Arguments of `ml.tree.bag`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BagArgs {
+    /// The sampling.
+    pub bagging: super::bagging::Bagging,
+    /// Trees (bagging ids `0..trees`).
+    pub trees: usize,
+}
+
+/// `ml.tree.bag`: the binned batch with every row's bootstrap count per tree (at most 255),
+/// computed once instead of at every level (Spark's cached `BaggedPoint`).
+pub fn bag_batch(batch: &RecordBatch, args: &[u8]) -> Result<RecordBatch, String> {
+    let a: BagArgs = rmp_serde::from_slice(args).map_err(|e| e.to_string())?;
+    let keys = batch
+        .column_by_name(KEY)
+        .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+        .ok_or("binned batch without keys")?;
+    let sampler = super::bagging::Sampler::new(a.bagging);
+    let width = a.trees.max(1);
+    let mut bytes = vec![0u8; keys.len() * width];
+    for (i, key) in keys.values().iter().enumerate() {
+        for t in 0..a.trees {
+            bytes[i * width + t] = sampler.count(t as u64, *key).min(255) as u8;
+        }
+    }
+    let counts: ArrayRef = if keys.is_empty() {
+        Arc::new(FixedSizeBinaryArray::new_null(width as i32, 0))
+    } else {
+        Arc::new(
+            FixedSizeBinaryArray::try_from_iter(bytes.chunks(width)).map_err(|e| e.to_string())?,
+        )
+    };
+    cinder_actors::data::exec::with_column(batch, COUNTS, counts)
+}
+cinder_actors::register_map!("ml.tree.bag", bag_batch);
 
 /// A hash of a partition's content (labels, and the features of its first rows): with the
 /// row's position it keys the row, the same every time the partition is computed.
@@ -153,6 +191,8 @@ pub struct Binned<'a> {
     pub keys: &'a [u64],
     /// GBT's running predictions, when the batch has them.
     pub predictions: Option<&'a [f64]>,
+    /// A forest's cached bootstrap counts, when the batch has them.
+    pub counts: Option<&'a FixedSizeBinaryArray>,
     bins: &'a FixedSizeBinaryArray,
     wide: bool,
 }
@@ -180,7 +220,11 @@ impl<'a> Binned<'a> {
             Some(_) => Some(f64s(batch, PREDICTION)?),
             None => None,
         };
+        let counts = batch
+            .column_by_name(COUNTS)
+            .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>());
         Ok(Self {
+            counts,
             labels: f64s(batch, LABEL)?,
             weights: f64s(batch, WEIGHT)?,
             keys: keys.values().as_ref(),
@@ -279,6 +323,21 @@ mod tests {
                 b.keys,
                 "stable keys"
             );
+            let bagging = super::super::bagging::Bagging {
+                rate: 1.0,
+                with_replacement: true,
+                seed: 9,
+            };
+            let bag = BagArgs { bagging, trees: 5 };
+            let bagged = bag_batch(&out, &rmp_serde::to_vec_named(&bag).unwrap()).unwrap();
+            let rows = Binned::new(&bagged, wide).unwrap();
+            let counts = rows.counts.expect("a counts column");
+            for i in 0..3 {
+                for t in 0..5u64 {
+                    let cached = u32::from(counts.value(i)[t as usize]);
+                    assert_eq!(cached, bagging.count(t, rows.keys[i]), "row {i}, tree {t}");
+                }
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::bagging::Bagging;
+use super::binned::BagArgs;
 use super::histogram::Target;
 use super::learner::{grow, GrowParams};
 use super::model::{feature_importances, TreeAlgorithm, TreeEnsembleModel};
@@ -140,8 +141,27 @@ pub(crate) fn fit_forest<F: Frame>(
         Bagging::none()
     };
     let ids: Vec<u64> = (0..num_trees as u64).collect();
+    // With sampling, every row's count per tree is computed once and cached beside the bins.
+    let bagged = if bagging == Bagging::none() {
+        None
+    } else {
+        let args = BagArgs {
+            bagging,
+            trees: num_trees,
+        };
+        match binned
+            .map_batches("ml.tree.bag", &args)
+            .and_then(|f| f.cached())
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                binned.uncache()?;
+                return Err(e);
+            }
+        }
+    };
     let grown = grow(
-        &binned,
+        bagged.as_ref().unwrap_or(&binned),
         &info,
         &grow_params,
         bagging,
@@ -149,6 +169,9 @@ pub(crate) fn fit_forest<F: Frame>(
         &ids,
         progress,
     );
+    if let Some(bagged) = &bagged {
+        bagged.uncache()?;
+    }
     binned.uncache()?;
     let trees = grown?;
     let feature_importances = feature_importances(&trees, num_features, classifier, true);

@@ -252,7 +252,13 @@ impl Aggregator for Histograms {
             let row = rows.row(i);
             let wide = a.wide;
             for (tree_id, routes) in &a.trees {
-                let count = sampler.count(*tree_id, rows.keys[i]);
+                let count = match rows.counts {
+                    Some(counts) => match counts.value(i).get(*tree_id as usize) {
+                        Some(c) => u32::from(*c),
+                        None => return Err(format!("no bootstrap count of tree {tree_id}")),
+                    },
+                    None => sampler.count(*tree_id, rows.keys[i]),
+                };
                 if count == 0 {
                     continue;
                 }
