@@ -13,6 +13,9 @@ use crate::cli_ml::{Algorithm, DataFormat, PredictArgs, TrainArgs};
 /// Flags only some algorithms read (clap ids), with the algorithms that read them.
 const ALGORITHM_FLAGS: &[(&str, &[Algorithm])] = {
     use Algorithm::{Als, Kmeans, LinearRegression as Lin, LogisticRegression as Log};
+    use Algorithm::{DecisionTreeClassifier as Dtc, DecisionTreeRegressor as Dtr};
+    use Algorithm::{GbtClassifier as Gbc, GbtRegressor as Gbr};
+    use Algorithm::{RandomForestClassifier as Rfc, RandomForestRegressor as Rfr};
     &[
         ("reg_param", &[Log, Lin, Als]),
         ("elastic_net_param", &[Log, Lin]),
@@ -26,7 +29,7 @@ const ALGORITHM_FLAGS: &[(&str, &[Algorithm])] = {
         ("init_mode", &[Kmeans]),
         ("init_steps", &[Kmeans]),
         ("distance_measure", &[Kmeans]),
-        ("seed", &[Kmeans, Als]),
+        ("seed", &[Kmeans, Als, Dtc, Dtr, Rfc, Rfr, Gbc, Gbr]),
         ("rank", &[Als]),
         ("implicit_prefs", &[Als]),
         ("alpha", &[Als]),
@@ -34,11 +37,20 @@ const ALGORITHM_FLAGS: &[(&str, &[Algorithm])] = {
         ("user_col", &[Als]),
         ("item_col", &[Als]),
         ("rating_col", &[Als]),
-        ("label_col", &[Log, Lin]),
-        ("weight_col", &[Log, Lin]),
-        ("features_cols", &[Log, Lin, Kmeans]),
-        ("handle_invalid", &[Log, Lin, Kmeans]),
-        ("test_data", &[Log, Lin, Kmeans, Als]),
+        ("label_col", &[Log, Lin, Dtc, Dtr, Rfc, Rfr, Gbc, Gbr]),
+        ("weight_col", &[Log, Lin, Dtc, Dtr, Rfc, Rfr, Gbc, Gbr]),
+        (
+            "features_cols",
+            &[Log, Lin, Kmeans, Dtc, Dtr, Rfc, Rfr, Gbc, Gbr],
+        ),
+        (
+            "handle_invalid",
+            &[Log, Lin, Kmeans, Dtc, Dtr, Rfc, Rfr, Gbc, Gbr],
+        ),
+        (
+            "test_data",
+            &[Log, Lin, Kmeans, Als, Dtc, Dtr, Rfc, Rfr, Gbc, Gbr],
+        ),
     ]
 };
 
@@ -159,6 +171,7 @@ pub fn check_train(args: &TrainArgs, m: &ArgMatches) -> Result<(), String> {
         return Err("--rank 0: must be at least 1".into());
     }
     range("alpha", args.alpha, args.alpha >= 0.0, ">= 0")?;
+    crate::cli_trees::check(algorithm, &args.trees, m)?;
     if let Some(out) = &args.out {
         check_out(out)?;
     }

@@ -16,6 +16,18 @@ pub enum Algorithm {
     Kmeans,
     /// Alternating least squares (collaborative filtering).
     Als,
+    /// Decision tree classifier (Spark's DecisionTreeClassifier).
+    DecisionTreeClassifier,
+    /// Decision tree regressor (Spark's DecisionTreeRegressor).
+    DecisionTreeRegressor,
+    /// Random forest classifier (Spark's RandomForestClassifier).
+    RandomForestClassifier,
+    /// Random forest regressor (Spark's RandomForestRegressor).
+    RandomForestRegressor,
+    /// Gradient-boosted trees, binary classification (Spark's GBTClassifier).
+    GbtClassifier,
+    /// Gradient-boosted trees, regression (Spark's GBTRegressor).
+    GbtRegressor,
 }
 
 /// Input formats.
@@ -126,7 +138,10 @@ pub struct TrainArgs {
     /// Print exactly one JSON object on stdout (progress goes to stderr).
     #[arg(long)]
     pub json: bool,
-    /// maxIter [default: 100; k-means 20; ALS 10].
+    /// Tree parameters (decision trees, random forests, GBTs).
+    #[command(flatten)]
+    pub trees: crate::cli_trees::TreeArgs,
+    /// maxIter [default: 100; k-means 20; ALS 10; GBTs 20].
     #[arg(long)]
     pub max_iter: Option<usize>,
     /// regParam [default: 0; ALS 0.1].
@@ -165,7 +180,7 @@ pub struct TrainArgs {
     /// distanceMeasure (k-means): euclidean or cosine.
     #[arg(long, default_value = "euclidean", value_parser = ["euclidean", "cosine"])]
     pub distance_measure: String,
-    /// seed.
+    /// seed (k-means, ALS, trees).
     #[arg(long, default_value_t = 0x5eed)]
     pub seed: u64,
     /// rank (ALS).

@@ -12,6 +12,7 @@ use cinder_algorithms::evaluation::{
 };
 use cinder_algorithms::persistence::Metadata;
 use cinder_algorithms::regression::LinearRegressionModel;
+use cinder_algorithms::tree::{TreeAlgorithm, TreeEnsembleModel};
 use cinder_algorithms::FeatureSpec;
 use serde_json::{json, Value};
 
@@ -23,6 +24,8 @@ pub enum Trained {
     Linear(LinearRegressionModel),
     /// K-means.
     Kmeans(KMeansModel),
+    /// A decision tree, random forest or GBT.
+    Tree(TreeEnsembleModel),
 }
 
 impl Trained {
@@ -32,6 +35,9 @@ impl Trained {
             "logistic-regression" => Self::Logistic(LogisticRegressionModel::load(dir)?),
             "linear-regression" => Self::Linear(LinearRegressionModel::load(dir)?),
             "kmeans" => Self::Kmeans(KMeansModel::load(dir)?),
+            name if TreeAlgorithm::parse(name).is_some() => {
+                Self::Tree(TreeEnsembleModel::load(dir)?)
+            }
             other => bail!("{}: {other:?} models are not evaluated here", dir.display()),
         })
     }
@@ -42,6 +48,7 @@ impl Trained {
             Self::Logistic(m) => m.save(dir)?,
             Self::Linear(m) => m.save(dir)?,
             Self::Kmeans(m) => m.save(dir)?,
+            Self::Tree(m) => m.save(dir)?,
         }
         Ok(())
     }
@@ -52,6 +59,7 @@ impl Trained {
             Self::Logistic(m) => m.coefficient_matrix.first().map_or(0, Vec::len),
             Self::Linear(m) => m.coefficients.len(),
             Self::Kmeans(m) => m.centers.first().map_or(0, Vec::len),
+            Self::Tree(m) => m.num_features,
         }
     }
 
@@ -61,6 +69,7 @@ impl Trained {
             Self::Logistic(m) => &m.params.columns,
             Self::Linear(m) => &m.params.columns,
             Self::Kmeans(m) => &m.params.columns,
+            Self::Tree(m) => &m.params.columns,
         }
     }
 
@@ -75,6 +84,7 @@ impl Trained {
             Self::Logistic(m) => m.transform(data)?,
             Self::Linear(m) => m.transform(data)?,
             Self::Kmeans(m) => m.transform(data)?,
+            Self::Tree(m) => m.transform(data)?,
         })
     }
 
@@ -120,6 +130,7 @@ impl Trained {
                 .metrics(predicted)?;
                 json!({"rmse": r.rmse, "mse": r.mse, "mae": r.mae, "r2": r.r2})
             }
+            Self::Tree(m) => crate::train_trees::metrics(m, predicted, label, weight)?,
             Self::Kmeans(_) => {
                 let silhouette = ClusteringEvaluator {
                     columns: columns.clone(),

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cli_check;
 pub mod cli_ml;
 pub mod cli_pipeline;
+pub mod cli_trees;
 pub mod context;
 pub mod daemon;
 pub mod dataset;

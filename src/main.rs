@@ -5,6 +5,7 @@ mod evaluate;
 mod inputs;
 mod train;
 mod train_pipeline;
+mod train_trees;
 
 use std::process::ExitCode;
 

@@ -415,6 +415,15 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
             (json, human, Trained::Kmeans(model))
         }
         Algorithm::Als => unreachable!("handled above"),
+        Algorithm::DecisionTreeClassifier
+        | Algorithm::DecisionTreeRegressor
+        | Algorithm::RandomForestClassifier
+        | Algorithm::RandomForestRegressor
+        | Algorithm::GbtClassifier
+        | Algorithm::GbtRegressor => {
+            let (json, human, model) = crate::train_trees::fit(args, spec, &data, &mut on_iter)?;
+            (json, human, Trained::Tree(model))
+        }
     };
     let fitted = started.elapsed() - loaded;
     bar.set_message("evaluating");

@@ -39,6 +39,16 @@ pub trait Frame: Sized {
 
     /// Releases what [`Frame::cache`] kept (a no-op for data that was not cached).
     fn unpersist(&self) -> Result<(), MlError>;
+
+    /// [`Frame::cache`] as a fallible call (the tree learner's spelling).
+    fn cached(&self) -> Result<Self, MlError> {
+        Ok(self.cache())
+    }
+
+    /// [`Frame::unpersist`] (the tree learner's spelling).
+    fn uncache(&self) -> Result<(), MlError> {
+        self.unpersist()
+    }
 }
 
 /// Record batches in process, one per partition.
