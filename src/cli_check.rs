@@ -8,6 +8,7 @@ use std::path::Path;
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
+use crate::cli_estimators::ESTIMATOR_FLAGS;
 use crate::cli_ml::{Algorithm, DataFormat, PredictArgs, TrainArgs};
 
 /// Flags only some algorithms read (clap ids), with the algorithms that read them.
@@ -106,7 +107,12 @@ pub fn check_out(out: &Path) -> Result<(), String> {
 
 /// Checks a `cinder train` command line (`m`: its matches).
 pub fn check_train(args: &TrainArgs, m: &ArgMatches) -> Result<(), String> {
-    for (id, algorithms) in ALGORITHM_FLAGS {
+    let tables = || ALGORITHM_FLAGS.iter().chain(ESTIMATOR_FLAGS);
+    for (id, _) in tables() {
+        let algorithms: Vec<Algorithm> = tables()
+            .filter(|(other, _)| other == id)
+            .flat_map(|(_, a)| a.iter().copied())
+            .collect();
         if given(m, id) && !algorithms.contains(&args.algorithm) {
             let readers: Vec<String> = algorithms.iter().map(|a| algorithm_name(*a)).collect();
             return Err(format!(
@@ -144,8 +150,10 @@ pub fn check_train(args: &TrainArgs, m: &ArgMatches) -> Result<(), String> {
     if let Some(v) = args.tol {
         range("tol", v, v >= 0.0, ">= 0")?;
     }
-    let v = args.threshold;
-    range("threshold", v, (0.0..=1.0).contains(&v), "in [0, 1]")?;
+    if let (Some(v), Algorithm::LogisticRegression) = (args.threshold, args.algorithm) {
+        range("threshold", v, (0.0..=1.0).contains(&v), "in [0, 1]")?;
+    }
+    crate::cli_estimators::check(args)?;
     if args.k < 2 {
         return Err(format!("--k {}: must be at least 2", args.k));
     }

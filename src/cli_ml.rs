@@ -16,6 +16,10 @@ pub enum Algorithm {
     Kmeans,
     /// Alternating least squares (collaborative filtering).
     Als,
+    /// Naive Bayes (multinomial, Bernoulli, Gaussian, complement).
+    NaiveBayes,
+    /// Linear support vector classifier (hinge loss).
+    LinearSvc,
 }
 
 /// Input formats.
@@ -123,9 +127,10 @@ pub struct TrainArgs {
     /// standardization.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub standardization: bool,
-    /// threshold (binomial logistic regression).
-    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
-    pub threshold: f64,
+    /// threshold: on P(label = 1) for binomial logistic regression [default: 0.5]; on the
+    /// margin for linear SVC [default: 0].
+    #[arg(long, allow_hyphen_values = true)]
+    pub threshold: Option<f64>,
     /// family: auto, binomial or multinomial.
     #[arg(long, default_value = "auto", value_parser = ["auto", "binomial", "multinomial"])]
     pub family: String,
@@ -166,6 +171,9 @@ pub struct TrainArgs {
     /// handleInvalid: what to do with rows holding NaN or infinity.
     #[arg(long, value_enum, default_value = "error")]
     pub handle_invalid: HandleInvalid,
+    /// Parameters of the estimators of issue 17 (naive Bayes, linear SVC, ...).
+    #[command(flatten)]
+    pub estimators: crate::cli_estimators::EstimatorArgs,
 }
 
 /// `cinder predict --model DIR --data PATH [--out PATH]`.

@@ -23,6 +23,8 @@ pub enum Trained {
     Linear(LinearRegressionModel),
     /// K-means.
     Kmeans(KMeansModel),
+    /// One of the estimators of issue 17 (naive Bayes, linear SVC, ...).
+    Estimator(crate::train_estimators::EstimatorModel),
 }
 
 impl Trained {
@@ -32,7 +34,10 @@ impl Trained {
             "logistic-regression" => Self::Logistic(LogisticRegressionModel::load(dir)?),
             "linear-regression" => Self::Linear(LinearRegressionModel::load(dir)?),
             "kmeans" => Self::Kmeans(KMeansModel::load(dir)?),
-            other => bail!("{}: {other:?} models are not evaluated here", dir.display()),
+            other => match crate::train_estimators::EstimatorModel::load(dir, other) {
+                Some(model) => Self::Estimator(model?),
+                None => bail!("{}: {other:?} models are not evaluated here", dir.display()),
+            },
         })
     }
 
@@ -42,6 +47,7 @@ impl Trained {
             Self::Logistic(m) => m.save(dir)?,
             Self::Linear(m) => m.save(dir)?,
             Self::Kmeans(m) => m.save(dir)?,
+            Self::Estimator(m) => m.save(dir)?,
         }
         Ok(())
     }
@@ -52,6 +58,7 @@ impl Trained {
             Self::Logistic(m) => m.coefficient_matrix.first().map_or(0, Vec::len),
             Self::Linear(m) => m.coefficients.len(),
             Self::Kmeans(m) => m.centers.first().map_or(0, Vec::len),
+            Self::Estimator(m) => m.num_features(),
         }
     }
 
@@ -61,12 +68,16 @@ impl Trained {
             Self::Logistic(m) => &m.params.columns,
             Self::Linear(m) => &m.params.columns,
             Self::Kmeans(m) => &m.params.columns,
+            Self::Estimator(m) => m.columns(),
         }
     }
 
     /// Whether it has a label (supervised).
     pub fn supervised(&self) -> bool {
-        !matches!(self, Self::Kmeans(_))
+        match self {
+            Self::Estimator(m) => m.supervised(),
+            other => !matches!(other, Self::Kmeans(_)),
+        }
     }
 
     /// Adds `prediction` (and `probability` for classifiers).
@@ -75,6 +86,7 @@ impl Trained {
             Self::Logistic(m) => m.transform(data)?,
             Self::Linear(m) => m.transform(data)?,
             Self::Kmeans(m) => m.transform(data)?,
+            Self::Estimator(m) => m.transform(data)?,
         })
     }
 
@@ -128,6 +140,7 @@ impl Trained {
                 .silhouette(predicted)?;
                 json!({ "silhouette": silhouette })
             }
+            Self::Estimator(m) => m.metrics(predicted)?,
         })
     }
 }

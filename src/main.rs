@@ -4,6 +4,7 @@ mod commands;
 mod evaluate;
 mod inputs;
 mod train;
+mod train_estimators;
 
 use std::process::ExitCode;
 

@@ -293,7 +293,7 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
         return train_als(cx, args);
     }
     let started = std::time::Instant::now();
-    let supervised = args.algorithm != Algorithm::Kmeans;
+    let supervised = crate::train_estimators::supervised(args.algorithm);
     let (data, spec) = load_for(cx, &args.input, supervised, None)?;
     let data = check_finite(
         data,
@@ -333,7 +333,7 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
                 tol: args.tol.unwrap_or(1e-6),
                 fit_intercept: args.fit_intercept,
                 standardization: args.standardization,
-                threshold: args.threshold,
+                threshold: args.threshold.unwrap_or(0.5),
                 family: match args.family.as_str() {
                     "auto" => Family::Auto,
                     "binomial" => Family::Binomial,
@@ -411,6 +411,11 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
             (json, human, Trained::Kmeans(model))
         }
         Algorithm::Als => unreachable!("handled above"),
+        Algorithm::NaiveBayes | Algorithm::LinearSvc => {
+            let (json, human, model) =
+                crate::train_estimators::fit(args, spec, &data, &mut on_iter)?;
+            (json, human, Trained::Estimator(model))
+        }
     };
     let fitted = started.elapsed() - loaded;
     bar.set_message("evaluating");

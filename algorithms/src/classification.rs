@@ -1,7 +1,13 @@
-//! Classification: logistic regression (binomial and multinomial).
+//! Classification: logistic regression (binomial and multinomial), naive Bayes, linear SVC.
 
+pub mod linear_svc;
+pub mod linear_svc_kernel;
 pub mod log_loss;
 pub mod logistic;
 pub mod logistic_kernel;
+pub mod naive_bayes;
+pub mod naive_bayes_kernel;
 
+pub use linear_svc::{LinearSvc, LinearSvcModel};
 pub use logistic::{Family, LogisticRegression, LogisticRegressionModel};
+pub use naive_bayes::{ModelType, NaiveBayes, NaiveBayesModel};

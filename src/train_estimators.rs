@@ -1,0 +1,191 @@
+//! `cinder train` for the estimators of issue 17 (naive Bayes, linear SVC, ...): building
+//! each estimator from the command line, its `--json` fields, and the models as
+//! `cinder predict` / `cinder evaluate` see them (loading, saving, predicting, metrics).
+
+use anyhow::bail;
+use cinder::cli_ml::{Algorithm, TrainArgs};
+use cinder::Dataset;
+use cinder_algorithms::classification::{
+    LinearSvc, LinearSvcModel, ModelType, NaiveBayes, NaiveBayesModel,
+};
+use cinder_algorithms::evaluation::{
+    BinaryClassificationEvaluator, MulticlassClassificationEvaluator,
+};
+use cinder_algorithms::FeatureSpec;
+use serde_json::{json, Value};
+
+/// A model of one of the estimators of issue 17.
+pub enum EstimatorModel {
+    /// Naive Bayes.
+    NaiveBayes(NaiveBayesModel),
+    /// Linear SVC.
+    LinearSvc(LinearSvcModel),
+}
+
+/// `(--json object, one line for people, model)`.
+pub type Fitted = (Value, String, EstimatorModel);
+
+/// Fits `args.algorithm` (one of this module's) on `data`.
+pub fn fit(
+    args: &TrainArgs,
+    spec: FeatureSpec,
+    data: &Dataset,
+    on_iter: &mut dyn FnMut(usize, f64),
+) -> anyhow::Result<Fitted> {
+    Ok(match args.algorithm {
+        Algorithm::NaiveBayes => {
+            let e = &args.estimators;
+            let Some(model_type) = ModelType::parse(&e.model_type) else {
+                bail!(
+                    "--model-type {:?}: expected multinomial, bernoulli, gaussian or complement",
+                    e.model_type
+                );
+            };
+            let model = NaiveBayes {
+                smoothing: e.smoothing,
+                model_type,
+                columns: spec,
+                ..NaiveBayes::default()
+            }
+            .fit(data)?;
+            let mut json = json!({"pi": model.pi, "theta": model.theta, "labels": model.labels});
+            if model_type == ModelType::Gaussian {
+                json["sigma"] = json!(model.sigma);
+            }
+            let human = format!(
+                "naive Bayes ({}): {} classes, {} features",
+                model_type.name(),
+                model.num_classes(),
+                model.num_features()
+            );
+            (json, human, EstimatorModel::NaiveBayes(model))
+        }
+        Algorithm::LinearSvc => {
+            let model = LinearSvc {
+                reg_param: args.reg_param.unwrap_or(0.0),
+                max_iter: args.max_iter.unwrap_or(100),
+                fit_intercept: args.fit_intercept,
+                tol: args.tol.unwrap_or(1e-6),
+                standardization: args.standardization,
+                threshold: args.threshold.unwrap_or(0.0),
+                columns: spec,
+                ..LinearSvc::default()
+            }
+            .fit_with_progress(data, on_iter)?;
+            let history = &model.summary.objective_history;
+            let json = json!({
+                "coefficients": model.coefficients, "intercept": model.intercept,
+                "objective_history": history, "iterations": model.summary.iterations,
+            });
+            let human = format!(
+                "linear SVC: {} coefficients, intercept {}, {} iterations, final objective {}",
+                model.coefficients.len(),
+                model.intercept,
+                model.summary.iterations,
+                history.last().copied().unwrap_or(f64::NAN)
+            );
+            (json, human, EstimatorModel::LinearSvc(model))
+        }
+        other => bail!("{other:?} is not one of the estimators of issue 17"),
+    })
+}
+
+impl EstimatorModel {
+    /// Loads the model in `dir` if `algorithm` (from its metadata) is one of this module's.
+    pub fn load(dir: &std::path::Path, algorithm: &str) -> Option<anyhow::Result<Self>> {
+        Some(match algorithm {
+            "naive-bayes" => NaiveBayesModel::load(dir)
+                .map(Self::NaiveBayes)
+                .map_err(Into::into),
+            "linear-svc" => LinearSvcModel::load(dir)
+                .map(Self::LinearSvc)
+                .map_err(Into::into),
+            _ => return None,
+        })
+    }
+
+    /// Saves the model to `dir` (which must not exist).
+    pub fn save(&self, dir: &std::path::Path) -> anyhow::Result<()> {
+        match self {
+            Self::NaiveBayes(m) => m.save(dir)?,
+            Self::LinearSvc(m) => m.save(dir)?,
+        }
+        Ok(())
+    }
+
+    /// Features the model was trained on.
+    pub fn num_features(&self) -> usize {
+        match self {
+            Self::NaiveBayes(m) => m.num_features(),
+            Self::LinearSvc(m) => m.coefficients.len(),
+        }
+    }
+
+    /// The columns it reads.
+    pub fn columns(&self) -> &FeatureSpec {
+        match self {
+            Self::NaiveBayes(m) => &m.params.columns,
+            Self::LinearSvc(m) => &m.params.columns,
+        }
+    }
+
+    /// Whether it has a label (supervised).
+    pub fn supervised(&self) -> bool {
+        true
+    }
+
+    /// Adds Spark's prediction columns.
+    pub fn transform(&self, data: &Dataset) -> anyhow::Result<Dataset> {
+        Ok(match self {
+            Self::NaiveBayes(m) => m.transform(data)?,
+            Self::LinearSvc(m) => m.transform(data)?,
+        })
+    }
+
+    /// Spark's evaluator metrics of `predicted` (the output of [`Self::transform`]).
+    pub fn metrics(&self, predicted: &Dataset) -> anyhow::Result<Value> {
+        let columns = self.columns();
+        let (binary, score) = match self {
+            Self::NaiveBayes(m) => (m.num_classes() == 2, "probability"),
+            Self::LinearSvc(_) => (true, "rawPrediction"),
+        };
+        classifier_metrics(columns, predicted, binary.then_some(score))
+    }
+}
+
+/// Multiclass metrics, and the binary areas from `score` (element 1 of a vector column) when
+/// the model has two classes.
+fn classifier_metrics(
+    columns: &FeatureSpec,
+    predicted: &Dataset,
+    score: Option<&str>,
+) -> anyhow::Result<Value> {
+    let multi = MulticlassClassificationEvaluator {
+        label: columns.label.clone(),
+        prediction: "prediction".into(),
+        weight: columns.weight.clone(),
+    }
+    .metrics(predicted)?;
+    let mut out = json!({
+        "accuracy": multi.accuracy,
+        "f1": multi.f1,
+        "weightedPrecision": multi.weighted_precision,
+        "weightedRecall": multi.weighted_recall,
+    });
+    if let Some(score) = score {
+        let binary = BinaryClassificationEvaluator {
+            label: columns.label.clone(),
+            score: score.into(),
+            weight: columns.weight.clone(),
+        }
+        .metrics(predicted)?;
+        out["areaUnderROC"] = json!(binary.area_under_roc);
+        out["areaUnderPR"] = json!(binary.area_under_pr);
+    }
+    Ok(out)
+}
+
+/// Whether `algorithm` (one of this module's) learns from a label.
+pub fn supervised(algorithm: Algorithm) -> bool {
+    !matches!(algorithm, Algorithm::Kmeans)
+}

@@ -1,0 +1,355 @@
+//! The estimators of issue 17 against Spark MLlib: every case in
+//! tests/spark_reference_estimators.json (written by tools/spark_reference_estimators.py from
+//! pyspark) is trained on the embedded cluster and compared with Spark's answer, and each
+//! answer is also checked on its own terms (distributions that sum to one, optimality
+//! conditions).
+
+mod common;
+
+use cinder::{Context, CsvOptions, Dataset, LibSvmOptions};
+use cinder_algorithms::classification::{LinearSvc, ModelType, NaiveBayes};
+use cinder_algorithms::evaluation::MulticlassClassificationEvaluator;
+use cinder_algorithms::{FeatureCols, FeatureSpec, LocalFrame};
+use common::*;
+use serde_json::Value;
+
+fn reference() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/spark_reference_estimators.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn path(file: &str) -> String {
+    format!("{}/data/{file}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A LibSVM file with Spark's column names (`label`, `features`).
+fn libsvm(cx: &Context, file: &str) -> (Dataset, FeatureSpec) {
+    let data = cx
+        .read_libsvm(
+            path(file),
+            LibSvmOptions {
+                num_features: None,
+                partitions: 3,
+            },
+        )
+        .unwrap()
+        .cache();
+    (data, FeatureSpec::default())
+}
+
+/// A CSV file written by the reference script: `label`, optionally `weight`, features `f0..`.
+fn csv(cx: &Context, file: &str, features: usize, weight: bool) -> (Dataset, FeatureSpec) {
+    let data = cx
+        .read_csv(
+            path(file),
+            CsvOptions {
+                partitions: 3,
+                ..CsvOptions::default()
+            },
+        )
+        .unwrap()
+        .cache();
+    let spec = FeatureSpec {
+        label: "label".into(),
+        weight: weight.then(|| "weight".to_string()),
+        features: FeatureCols::Columns((0..features).map(|j| format!("f{j}")).collect()),
+    };
+    (data, spec)
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn matrix(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array().unwrap().iter().map(floats).collect()
+}
+
+/// Within `1e-4 · max(1, |spark|)` (the issue's tolerance).
+fn close(case: &str, what: &str, ours: &[f64], spark: &[f64]) {
+    assert_eq!(ours.len(), spark.len(), "{case}: {what} length");
+    for (i, (a, b)) in ours.iter().zip(spark).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+            "{case}: {what}[{i}] = {a}, Spark {b}"
+        );
+    }
+}
+
+fn accuracy(predicted: &Dataset, spec: &FeatureSpec) -> f64 {
+    MulticlassClassificationEvaluator {
+        label: spec.label.clone(),
+        prediction: "prediction".into(),
+        weight: None,
+    }
+    .metrics(predicted)
+    .unwrap()
+    .accuracy
+}
+
+#[test]
+fn naive_bayes_agrees_with_spark() {
+    let cx = local_context("ml-est-nb", 2);
+    let refs = reference();
+    let sample = libsvm(&cx, "sample_libsvm_data.txt");
+    let binary = csv(&cx, "nb_binary_weighted.csv", 6, true);
+    let multiclass = libsvm(&cx, "sample_multiclass_classification_data.txt");
+    let iris = csv(&cx, "iris_train.csv", 4, false);
+    let iris_test = csv(&cx, "iris_test.csv", 4, false);
+    let cases = [
+        ("nb_multinomial", &sample, None),
+        ("nb_complement", &sample, None),
+        ("nb_bernoulli_weighted", &binary, None),
+        ("nb_multinomial_weighted", &binary, None),
+        ("nb_gaussian_multiclass", &multiclass, None),
+        ("nb_gaussian_weighted", &binary, None),
+        ("nb_gaussian_iris", &iris, Some(&iris_test)),
+    ];
+    for (name, (data, spec), test) in cases {
+        let case = &refs[name];
+        let params = &case["params"];
+        let model_type = ModelType::parse(params["modelType"].as_str().unwrap()).unwrap();
+        let model = NaiveBayes {
+            model_type,
+            smoothing: params["smoothing"].as_f64().unwrap_or(1.0),
+            columns: spec.clone(),
+            ..NaiveBayes::default()
+        }
+        .fit(data)
+        .unwrap();
+        close(name, "pi", &model.pi, &floats(&case["pi"]));
+        let theta = matrix(&case["theta"]);
+        assert_eq!(model.theta.len(), theta.len(), "{name}: classes");
+        for (k, row) in theta.iter().enumerate() {
+            close(name, &format!("theta[{k}]"), &model.theta[k], row);
+        }
+        if model_type == ModelType::Gaussian {
+            for (k, row) in matrix(&case["sigma"]).iter().enumerate() {
+                close(name, &format!("sigma[{k}]"), &model.sigma[k], row);
+            }
+        }
+        // Same model, same predictions: the accuracy is Spark's to the last row.
+        let ours = accuracy(&model.transform(data).unwrap(), spec);
+        let spark = case["training_accuracy"].as_f64().unwrap();
+        assert!(
+            (ours - spark).abs() < 1e-12,
+            "{name}: accuracy {ours}, Spark {spark}"
+        );
+        if let Some((test, _)) = test {
+            let ours = accuracy(&model.transform(test).unwrap(), spec);
+            let spark = case["test_accuracy"].as_f64().unwrap();
+            assert!(
+                (ours - spark).abs() < 1e-12,
+                "{name}: test accuracy {ours}, Spark {spark}"
+            );
+        }
+        // On its own terms: the priors are a distribution, and so is each class's
+        // multinomial (Σ_j θ_cj = 1 in probability; Bernoulli's are checked in unit tests).
+        let priors: f64 = model.pi.iter().map(|p| p.exp()).sum();
+        assert!(
+            (priors - 1.0).abs() < 1e-9,
+            "{name}: priors sum to {priors}"
+        );
+        if model_type == ModelType::Multinomial {
+            for row in &model.theta {
+                let total: f64 = row.iter().map(|t| t.exp()).sum();
+                assert!((total - 1.0).abs() < 1e-9, "{name}: θ sums to {total}");
+            }
+        }
+        eprintln!("{name}: agrees, accuracy {ours}");
+    }
+}
+
+/// The optimality residual of the hinge objective at a model (original scale), in Spark's
+/// standardized coordinates: the norm of the smallest element of the ε-subdifferential, where
+/// rows within `kink` of the margin may contribute any fraction `α ∈ [0, 1]` of their
+/// subgradient (found by projected gradient on the box). 0 exactly at a minimum.
+fn subgradient_residual(
+    batches: &[arrow_array::RecordBatch],
+    spec: &FeatureSpec,
+    p: &LinearSvc,
+    coefficients: &[f64],
+    intercept: f64,
+    kink: f64,
+) -> f64 {
+    use cinder_algorithms::features::Rows;
+    let d = coefficients.len();
+    let mut xs: Vec<Vec<f64>> = Vec::new();
+    let mut ys = Vec::new();
+    for batch in batches {
+        let rows = Rows::new(batch, spec).unwrap();
+        for i in 0..rows.len() {
+            let mut x = vec![0.0; d];
+            rows.for_each(i, |j, v| x[j] = v);
+            xs.push(x);
+            ys.push(2.0 * rows.label(i) - 1.0);
+        }
+    }
+    let n = xs.len() as f64;
+    let std: Vec<f64> = (0..d)
+        .map(|j| {
+            let mean = xs.iter().map(|x| x[j]).sum::<f64>() / n;
+            (xs.iter().map(|x| (x[j] - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        })
+        .collect();
+    // Gradient coordinates: standardized coefficients (σ_j β_j), then the intercept.
+    let width = d + usize::from(p.fit_intercept);
+    let row_gradient = |x: &[f64], y: f64| -> Vec<f64> {
+        let mut g: Vec<f64> = (0..d)
+            .map(|j| {
+                if std[j] > 0.0 {
+                    -y * x[j] / std[j] / n
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        if p.fit_intercept {
+            g.push(-y / n);
+        }
+        g
+    };
+    let mut fixed = vec![0.0; width];
+    for j in 0..d {
+        let scaled = coefficients[j] * std[j];
+        fixed[j] += if p.standardization {
+            p.reg_param * scaled
+        } else if std[j] > 0.0 {
+            p.reg_param * scaled / (std[j] * std[j])
+        } else {
+            0.0
+        };
+    }
+    let mut kinks: Vec<Vec<f64>> = Vec::new();
+    for (x, y) in xs.iter().zip(&ys) {
+        let m: f64 = intercept + x.iter().zip(coefficients).map(|(a, b)| a * b).sum::<f64>();
+        let r = 1.0 - y * m;
+        if r > kink {
+            for (f, g) in fixed.iter_mut().zip(row_gradient(x, *y)) {
+                *f += g;
+            }
+        } else if r >= -kink {
+            kinks.push(row_gradient(x, *y));
+        }
+    }
+    let mut alpha = vec![0.5; kinks.len()];
+    let lipschitz: f64 = kinks
+        .iter()
+        .flatten()
+        .map(|v| v * v)
+        .sum::<f64>()
+        .max(1e-300);
+    let total = |alpha: &[f64]| -> Vec<f64> {
+        let mut g = fixed.clone();
+        for (a, k) in alpha.iter().zip(&kinks) {
+            for (gi, ki) in g.iter_mut().zip(k) {
+                *gi += a * ki;
+            }
+        }
+        g
+    };
+    for _ in 0..5000 {
+        let g = total(&alpha);
+        for (a, k) in alpha.iter_mut().zip(&kinks) {
+            let slope: f64 = g.iter().zip(k).map(|(x, y)| x * y).sum();
+            *a = (*a - slope / lipschitz).clamp(0.0, 1.0);
+        }
+    }
+    total(&alpha).iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+#[test]
+fn linear_svc_objective_is_at_most_sparks_and_optimal() {
+    let cx = local_context("ml-est-svc", 2);
+    let refs = reference();
+    let sample = libsvm(&cx, "sample_libsvm_data.txt");
+    let cancer = csv(&cx, "breast_cancer_train.csv", 30, false);
+    let cancer_test = csv(&cx, "breast_cancer_test.csv", 30, false);
+    let cases = [
+        ("svc_sample", &sample, None),
+        ("svc_sample_nointercept", &sample, None),
+        ("svc_breast_cancer", &cancer, Some(&cancer_test)),
+        ("svc_breast_cancer_nostd", &cancer, Some(&cancer_test)),
+    ];
+    for (name, (data, spec), test) in cases {
+        let case = &refs[name];
+        let params = &case["params"];
+        let estimator = LinearSvc {
+            reg_param: params["regParam"].as_f64().unwrap(),
+            fit_intercept: params["fitIntercept"].as_bool().unwrap_or(true),
+            standardization: params["standardization"].as_bool().unwrap_or(true),
+            max_iter: 1000,
+            tol: 1e-9,
+            columns: spec.clone(),
+            ..LinearSvc::default()
+        };
+        // In process over the same partitions (1000 iterations of jobs on the embedded
+        // cluster would take a minute; the kernels and the driver loop are the same).
+        let batches = data.collect().unwrap();
+        let frame = LocalFrame {
+            batches: batches.clone(),
+        };
+        let model = estimator.fit(&frame).unwrap();
+        let spark_coefficients = floats(&case["coefficients"]);
+        let spark_intercept = case["intercept"].as_f64().unwrap();
+        // Our objective function at Spark's model is the objective Spark reported: both
+        // minimize the same function.
+        let at_spark = estimator
+            .objective(&frame, &spark_coefficients, spark_intercept)
+            .unwrap();
+        let spark = case["objective"].as_f64().unwrap();
+        assert!(
+            (at_spark - spark).abs() <= 1e-6 * spark.abs().max(1e-3),
+            "{name}: our objective at Spark's model {at_spark}, Spark says {spark}"
+        );
+        let ours = *model.summary.objective_history.last().unwrap();
+        let recomputed = estimator
+            .objective(&frame, &model.coefficients, model.intercept)
+            .unwrap();
+        assert!(
+            (ours - recomputed).abs() <= 1e-9 * ours.abs().max(1e-3),
+            "{name}"
+        );
+        eprintln!(
+            "{name}: objective {ours:.9e} ({} iterations), Spark {spark:.9e} ({} iterations)",
+            model.summary.iterations, case["iterations"]
+        );
+        assert!(
+            ours <= spark + 1e-7 * spark.abs().max(1e-3),
+            "{name}: objective {ours}, Spark {spark}"
+        );
+        // On its own terms: no coordinate direction descends (the subgradient condition).
+        // On its own terms: the smallest ε-subgradient (rows within 1e-3 of the margin free
+        // to count fractionally) is near 0. A quasi-Newton method on the non-smooth hinge
+        // gets to about 1e-2 (Spark's OWL-QN too), so: small, and no worse than Spark's.
+        let residual = |coefficients: &[f64], intercept: f64| {
+            subgradient_residual(&batches, spec, &estimator, coefficients, intercept, 1e-3)
+        };
+        let ours_residual = residual(&model.coefficients, model.intercept);
+        let spark_residual = residual(&spark_coefficients, spark_intercept);
+        eprintln!(
+            "{name}: subgradient residual {ours_residual:e}, at Spark's model {spark_residual:e}"
+        );
+        assert!(
+            ours_residual <= 0.02 && ours_residual <= 2.0 * spark_residual + 1e-3,
+            "{name}: subgradient residual {ours_residual}, Spark's {spark_residual}"
+        );
+        if let Some((test, _)) = test {
+            let ours = accuracy(&model.transform(test).unwrap(), spec);
+            let spark = case["test_accuracy"].as_f64().unwrap();
+            eprintln!("{name}: test accuracy {ours}, Spark {spark}");
+            assert!(
+                ours >= spark - 0.02,
+                "{name}: test accuracy {ours}, Spark {spark}"
+            );
+        }
+    }
+}

@@ -1,0 +1,199 @@
+"""Reference results from Spark MLlib for the estimators of issue 17 (naive Bayes, linear SVC,
+generalized linear regression, ...), for tests/ml_estimators_spark.rs.
+
+Runs pyspark (local[2]) on Spark's sample data in data/ and on scikit-learn's small real data
+sets (written into data/ by this script, split into train and test files) and writes
+tests/spark_reference_estimators.json. Re-run with
+
+    python3 tools/spark_reference_estimators.py [--only naive_bayes,linear_svc,...]
+
+after `pip install pyspark==4.3.0 numpy scikit-learn` (Java 17 on the PATH). `--only` re-runs
+some groups and keeps the others' recorded answers. The JSON is committed; CI only reads it.
+"""
+
+import argparse
+import csv
+import json
+import os
+
+from pyspark.sql import SparkSession
+from pyspark.ml.classification import LinearSVC, NaiveBayes
+from pyspark.ml.evaluation import MulticlassClassificationEvaluator, RegressionEvaluator
+from pyspark.ml.feature import VectorAssembler
+from pyspark.ml.regression import GeneralizedLinearRegression
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "data")
+OUT = os.path.join(ROOT, "tests", "spark_reference_estimators.json")
+
+MASK = (1 << 64) - 1
+
+
+def splitmix(seed):
+    """splitmix64 as a generator of uniforms in [0, 1)."""
+    state = seed & MASK
+    while True:
+        state = (state + 0x9E3779B97F4A7C15) & MASK
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+        yield float((z ^ (z >> 31)) >> 11) / 9007199254740992.0
+
+
+def write_csv(name, header, rows):
+    path = os.path.join(DATA, name)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for r in rows:
+            w.writerow([repr(float(v)) if isinstance(v, float) else v for v in r])
+    return path
+
+
+def binary_weighted():
+    """data/nb_binary_weighted.csv: 3 classes, 6 binary features, weights in {0.5, 1, 2, 3}."""
+    u = splitmix(17)
+    rows = []
+    for _ in range(240):
+        label = int(next(u) * 3)
+        feats = []
+        for j in range(6):
+            p = 0.2 + 0.6 * ((j + label) % 3) / 2.0
+            feats.append(1.0 if next(u) < p else 0.0)
+        weight = [0.5, 1.0, 2.0, 3.0][int(next(u) * 4)]
+        rows.append([float(label), weight] + feats)
+    header = ["label", "weight"] + ["f%d" % j for j in range(6)]
+    write_csv("nb_binary_weighted.csv", header, rows)
+    return header
+
+
+def sklearn_sets():
+    """Iris (gaussian naive Bayes), breast cancer (linear SVC, binomial GLR) and diabetes
+    (gaussian, poisson, gamma, tweedie GLR): rows with index % 4 == 3 are the test file."""
+    from sklearn import datasets
+
+    written = {}
+    for name, loader in [("iris", datasets.load_iris), ("breast_cancer", datasets.load_breast_cancer),
+                         ("diabetes", datasets.load_diabetes)]:
+        bunch = loader()
+        x, y = bunch.data, bunch.target
+        header = ["label"] + ["f%d" % j for j in range(x.shape[1])]
+        train = [[float(y[i])] + [float(v) for v in x[i]] for i in range(len(y)) if i % 4 != 3]
+        test = [[float(y[i])] + [float(v) for v in x[i]] for i in range(len(y)) if i % 4 == 3]
+        write_csv("%s_train.csv" % name, header, train)
+        write_csv("%s_test.csv" % name, header, test)
+        written[name] = header
+    return written
+
+
+def session():
+    return (SparkSession.builder.master("local[2]").appName("cinder-reference-estimators")
+            .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+            .getOrCreate())
+
+
+def libsvm(spark, name):
+    return spark.read.format("libsvm").load(os.path.join(DATA, name)).cache()
+
+
+def csv_frame(spark, name, features, extra=()):
+    df = spark.read.csv(os.path.join(DATA, name), header=True, inferSchema=True)
+    cols = ["label"] + list(extra)
+    return VectorAssembler(inputCols=features, outputCol="features").transform(df) \
+        .select(*(cols + ["features"])).cache()
+
+
+def matrix(m):
+    return [list(map(float, m.toArray()[i])) for i in range(m.numRows)]
+
+
+def accuracy(model, df):
+    return MulticlassClassificationEvaluator(metricName="accuracy").evaluate(model.transform(df))
+
+
+def naive_bayes(spark, out):
+    sample = libsvm(spark, "sample_libsvm_data.txt")
+    header = binary_weighted()
+    binary = csv_frame(spark, "nb_binary_weighted.csv", header[2:], extra=["weight"])
+    multiclass = libsvm(spark, "sample_multiclass_classification_data.txt")
+    iris_train = csv_frame(spark, "iris_train.csv", ["f0", "f1", "f2", "f3"])
+    iris_test = csv_frame(spark, "iris_test.csv", ["f0", "f1", "f2", "f3"])
+    cases = [
+        ("nb_multinomial", sample, dict(modelType="multinomial", smoothing=1.0), None),
+        ("nb_complement", sample, dict(modelType="complement", smoothing=0.5), None),
+        ("nb_bernoulli_weighted", binary,
+         dict(modelType="bernoulli", smoothing=1.0, weightCol="weight"), None),
+        ("nb_multinomial_weighted", binary,
+         dict(modelType="multinomial", smoothing=0.25, weightCol="weight"), None),
+        ("nb_gaussian_multiclass", multiclass, dict(modelType="gaussian"), None),
+        ("nb_gaussian_weighted", binary, dict(modelType="gaussian", weightCol="weight"), None),
+        ("nb_gaussian_iris", iris_train, dict(modelType="gaussian"), iris_test),
+    ]
+    for name, df, params, test in cases:
+        model = NaiveBayes(**params).fit(df)
+        case = {
+            "params": params,
+            "pi": list(map(float, model.pi.toArray())),
+            "theta": matrix(model.theta),
+            "training_accuracy": accuracy(model, df),
+        }
+        if params["modelType"] == "gaussian":
+            case["sigma"] = matrix(model.sigma)
+        if test is not None:
+            case["test_accuracy"] = accuracy(model, test)
+        out[name] = case
+        print(name, "done")
+
+
+def linear_svc(spark, out):
+    sample = libsvm(spark, "sample_libsvm_data.txt")
+    features = ["f%d" % j for j in range(30)]
+    train = csv_frame(spark, "breast_cancer_train.csv", features)
+    test = csv_frame(spark, "breast_cancer_test.csv", features)
+    cases = [
+        ("svc_sample", sample, dict(regParam=0.01), None),
+        ("svc_sample_nointercept", sample, dict(regParam=0.1, fitIntercept=False), None),
+        ("svc_breast_cancer", train, dict(regParam=0.01), test),
+        ("svc_breast_cancer_nostd", train, dict(regParam=0.001, standardization=False), test),
+    ]
+    for name, df, params, test_df in cases:
+        model = LinearSVC(maxIter=1000, tol=1e-9, **params).fit(df)
+        history = model.summary().objectiveHistory
+        case = {
+            "params": params,
+            "coefficients": list(map(float, model.coefficients.toArray())),
+            "intercept": float(model.intercept),
+            "objective": float(history[-1]),
+            "iterations": len(history) - 1,
+            "training_accuracy": accuracy(model, df),
+        }
+        if test_df is not None:
+            case["test_accuracy"] = accuracy(model, test_df)
+        out[name] = case
+        print(name, "done", case["objective"], case["iterations"])
+
+
+GROUPS = {"naive_bayes": naive_bayes, "linear_svc": linear_svc}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default=",".join(GROUPS))
+    args = parser.parse_args()
+    out = {}
+    if os.path.exists(OUT):
+        with open(OUT) as f:
+            out = json.load(f)
+    sklearn_sets()
+    spark = session()
+    out["spark_version"] = spark.version
+    for group in args.only.split(","):
+        GROUPS[group](spark, out)
+    with open(OUT, "w") as f:
+        json.dump(out, f, indent=1, sort_keys=True)
+        f.write("\n")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()
