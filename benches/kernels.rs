@@ -167,7 +167,11 @@ fn csr_pass(s: &Sparse, coef: &[f64], grad: &mut [f64]) -> f64 {
             z += coef[s.indices[k] as usize] * s.values[k];
         }
         let e = (-z.abs()).exp();
-        let p = if z > 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+        let p = if z > 0.0 {
+            1.0 / (1.0 + e)
+        } else {
+            e / (1.0 + e)
+        };
         loss += z.max(0.0) + e.ln_1p() - s.labels[i] * z;
         let m = p - s.labels[i];
         for k in a..b {
@@ -257,7 +261,11 @@ fn main() {
             .collect(),
         cosine: false,
     };
-    let t = median_seconds(|| Assign::seq(Assign::zero(&args), &batch, &args).unwrap().cost);
+    let t = median_seconds(|| {
+        Assign::seq(Assign::zero(&args), &batch, &args)
+            .unwrap()
+            .cost
+    });
     report(
         "k-means assign 1M x 20, k = 10",
         bytes,

@@ -18,26 +18,45 @@ pub struct EstimatorArgs {
     /// smoothing (naive Bayes): additive smoothing, >= 0.
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub smoothing: f64,
+    /// link (generalized linear regression): identity, logit, log, inverse, probit, cloglog
+    /// or sqrt [default: the family's canonical link].
+    #[arg(long, value_parser = ["identity", "logit", "log", "inverse", "probit", "cloglog", "sqrt"])]
+    pub link: Option<String>,
+    /// variancePower (generalized linear regression, tweedie): 0 or >= 1.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub variance_power: f64,
+    /// linkPower (generalized linear regression, tweedie) [default: 1 - variancePower].
+    #[arg(long, allow_hyphen_values = true)]
+    pub link_power: Option<f64>,
+    /// offsetCol (generalized linear regression): a column added to the linear predictor
+    /// (CSV/Parquet; never taken as a feature).
+    #[arg(long, value_name = "NAME")]
+    pub offset_col: Option<String>,
 }
 
 /// Flags of [`EstimatorArgs`] and shared flags the new estimators read (clap ids), with the
 /// algorithms that read them; `cli_check` accepts a flag when any table lists the algorithm.
 /// Flags in neither table (`--max-iter`, `--out`, ...) apply to every algorithm.
 pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
-    use Algorithm::{LinearSvc as Svc, NaiveBayes as Nb};
+    use Algorithm::{GeneralizedLinearRegression as Glr, LinearSvc as Svc, NaiveBayes as Nb};
     &[
         ("model_type", &[Nb]),
         ("smoothing", &[Nb]),
-        ("reg_param", &[Svc]),
-        ("tol", &[Svc]),
-        ("fit_intercept", &[Svc]),
+        ("link", &[Glr]),
+        ("variance_power", &[Glr]),
+        ("link_power", &[Glr]),
+        ("offset_col", &[Glr]),
+        ("family", &[Glr]),
+        ("reg_param", &[Svc, Glr]),
+        ("tol", &[Svc, Glr]),
+        ("fit_intercept", &[Svc, Glr]),
         ("standardization", &[Svc]),
         ("threshold", &[Svc]),
-        ("label_col", &[Nb, Svc]),
-        ("weight_col", &[Nb, Svc]),
-        ("features_cols", &[Nb, Svc]),
-        ("handle_invalid", &[Nb, Svc]),
-        ("test_data", &[Nb, Svc]),
+        ("label_col", &[Nb, Svc, Glr]),
+        ("weight_col", &[Nb, Svc, Glr]),
+        ("features_cols", &[Nb, Svc, Glr]),
+        ("handle_invalid", &[Nb, Svc, Glr]),
+        ("test_data", &[Nb, Svc, Glr]),
     ]
 };
 
@@ -46,6 +65,31 @@ pub fn check(args: &TrainArgs) -> Result<(), String> {
     let e = &args.estimators;
     if !(e.smoothing >= 0.0 && e.smoothing.is_finite()) {
         return Err(format!("--smoothing {}: must be >= 0", e.smoothing));
+    }
+    let vp = e.variance_power;
+    if !(vp == 0.0 || vp >= 1.0) || !vp.is_finite() {
+        return Err(format!("--variance-power {vp}: must be 0 or >= 1"));
+    }
+    if let Some(p) = e.link_power {
+        if !p.is_finite() {
+            return Err(format!("--link-power {p}: must be finite"));
+        }
+        if args.family != "tweedie" {
+            return Err(
+                "--link-power applies to --family tweedie (other families take --link)".into(),
+            );
+        }
+    }
+    if e.link.is_some() && args.family == "tweedie" {
+        return Err("--link does not apply to --family tweedie (use --link-power)".into());
+    }
+    if e.offset_col.is_some()
+        && !matches!(
+            crate::cli_check::resolved_format(args.input.format, &args.input.data),
+            crate::cli_ml::DataFormat::Csv | crate::cli_ml::DataFormat::Parquet
+        )
+    {
+        return Err("--offset-col needs CSV or Parquet input (named columns)".into());
     }
     if let Some(t) = args.threshold {
         if args.algorithm == Algorithm::LinearSvc && !t.is_finite() {

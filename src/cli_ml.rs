@@ -20,6 +20,8 @@ pub enum Algorithm {
     NaiveBayes,
     /// Linear support vector classifier (hinge loss).
     LinearSvc,
+    /// Generalized linear regression (IRLS).
+    GeneralizedLinearRegression,
 }
 
 /// Input formats.
@@ -131,8 +133,11 @@ pub struct TrainArgs {
     /// margin for linear SVC [default: 0].
     #[arg(long, allow_hyphen_values = true)]
     pub threshold: Option<f64>,
-    /// family: auto, binomial or multinomial.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "binomial", "multinomial"])]
+    /// family: auto, binomial or multinomial (logistic regression); gaussian, binomial,
+    /// poisson, gamma or tweedie (generalized linear regression, where auto is gaussian).
+    #[arg(long, default_value = "auto", value_parser = [
+        "auto", "binomial", "multinomial", "gaussian", "poisson", "gamma", "tweedie",
+    ])]
     pub family: String,
     /// solver (linear regression): auto, l-bfgs or normal.
     #[arg(long, default_value = "auto", value_parser = ["auto", "l-bfgs", "normal"])]

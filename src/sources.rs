@@ -15,22 +15,13 @@ use crate::dataset::{encode_args, Dataset};
 use crate::{Context, Error, Result};
 
 /// Options of [`Context::read_libsvm`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LibSvmOptions {
     /// Vector size; `None` infers it as the largest index in the file (Spark's `numFeatures`).
     pub num_features: Option<u32>,
     /// Number of partitions (line-aligned byte ranges of the file); `None`: one per 16 MiB,
     /// at least 4.
     pub partitions: Option<u32>,
-}
-
-impl Default for LibSvmOptions {
-    fn default() -> Self {
-        Self {
-            num_features: None,
-            partitions: None,
-        }
-    }
 }
 
 impl Context {
@@ -97,7 +88,9 @@ fn stamp_of(path: &Path) -> Result<FileStamp> {
 
 /// A text file's partitions: the caller's choice, or one per 16 MiB of the file, at least 4.
 fn text_partitions(chosen: Option<u32>, stamp: &FileStamp) -> u32 {
-    chosen.unwrap_or_else(|| default_partitions(stamp.len)).max(1)
+    chosen
+        .unwrap_or_else(|| default_partitions(stamp.len))
+        .max(1)
 }
 
 fn absolute(path: &Path) -> Result<std::path::PathBuf> {
@@ -192,7 +185,9 @@ impl Context {
             layout.push((file.display().to_string(), groups));
             stamps.insert(file.display().to_string(), stamp);
         }
-        let partitions = options.partitions.unwrap_or_else(|| default_partitions(bytes));
+        let partitions = options
+            .partitions
+            .unwrap_or_else(|| default_partitions(bytes));
         let parts = split_rows(&layout, partitions.max(1));
         let count = parts.len() as u32;
         Ok(Dataset::create(

@@ -411,7 +411,7 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
             (json, human, Trained::Kmeans(model))
         }
         Algorithm::Als => unreachable!("handled above"),
-        Algorithm::NaiveBayes | Algorithm::LinearSvc => {
+        Algorithm::NaiveBayes | Algorithm::LinearSvc | Algorithm::GeneralizedLinearRegression => {
             let (json, human, model) =
                 crate::train_estimators::fit(args, spec, &data, &mut on_iter)?;
             (json, human, Trained::Estimator(model))
@@ -419,7 +419,7 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
     };
     let fitted = started.elapsed() - loaded;
     bar.set_message("evaluating");
-    if json.to_string().contains("null") {
+    if crate::train_estimators::has_null(&json) {
         bail!(
             "{}: training produced non-finite values (NaN or infinity); check the data's scale \
              or the parameters",

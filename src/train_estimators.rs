@@ -9,9 +9,12 @@ use cinder_algorithms::classification::{
     LinearSvc, LinearSvcModel, ModelType, NaiveBayes, NaiveBayesModel,
 };
 use cinder_algorithms::evaluation::{
-    BinaryClassificationEvaluator, MulticlassClassificationEvaluator,
+    BinaryClassificationEvaluator, MulticlassClassificationEvaluator, RegressionEvaluator,
 };
-use cinder_algorithms::FeatureSpec;
+use cinder_algorithms::regression::{
+    GeneralizedLinearRegression, GeneralizedLinearRegressionModel,
+};
+use cinder_algorithms::{FeatureCols, FeatureSpec};
 use serde_json::{json, Value};
 
 /// A model of one of the estimators of issue 17.
@@ -20,6 +23,8 @@ pub enum EstimatorModel {
     NaiveBayes(NaiveBayesModel),
     /// Linear SVC.
     LinearSvc(LinearSvcModel),
+    /// Generalized linear regression (boxed: its summary makes it large).
+    Glr(Box<GeneralizedLinearRegressionModel>),
 }
 
 /// `(--json object, one line for people, model)`.
@@ -86,6 +91,60 @@ pub fn fit(
             );
             (json, human, EstimatorModel::LinearSvc(model))
         }
+        Algorithm::GeneralizedLinearRegression => {
+            let e = &args.estimators;
+            let mut columns = spec;
+            // The offset is never a feature (it is there when --features-cols is not given).
+            if let (Some(offset), FeatureCols::Columns(names)) =
+                (&e.offset_col, &mut columns.features)
+            {
+                names.retain(|n| n != offset);
+            }
+            let family = match args.family.as_str() {
+                "auto" => "gaussian",
+                "multinomial" => bail!(
+                    "--family multinomial: generalized linear regression takes gaussian, \
+                     binomial, poisson, gamma or tweedie"
+                ),
+                other => other,
+            };
+            let model = GeneralizedLinearRegression {
+                family: family.to_string(),
+                link: e.link.clone(),
+                variance_power: e.variance_power,
+                link_power: e.link_power,
+                fit_intercept: args.fit_intercept,
+                max_iter: args.max_iter.unwrap_or(25),
+                tol: args.tol.unwrap_or(1e-6),
+                reg_param: args.reg_param.unwrap_or(0.0),
+                offset_col: e.offset_col.clone(),
+                columns,
+                ..GeneralizedLinearRegression::default()
+            }
+            .fit_with_progress(data, on_iter)?;
+            let s = &model.summary;
+            let mut json = json!({
+                "coefficients": model.coefficients, "intercept": model.intercept,
+                "iterations": s.iterations, "deviance": s.deviance,
+                "null_deviance": s.null_deviance, "dispersion": s.dispersion,
+                "residual_degree_of_freedom": s.residual_degree_of_freedom,
+                "standard_errors": s.coefficient_standard_errors,
+                "t_values": s.t_values, "p_values": s.p_values,
+            });
+            if let Some(aic) = s.aic {
+                json["aic"] = json!(aic);
+            }
+            let human = format!(
+                "generalized linear regression ({family}, {:?} link): {} coefficients, \
+                 intercept {}, deviance {}, {} iterations",
+                model.link,
+                model.coefficients.len(),
+                model.intercept,
+                s.deviance,
+                s.iterations
+            );
+            (json, human, EstimatorModel::Glr(Box::new(model)))
+        }
         other => bail!("{other:?} is not one of the estimators of issue 17"),
     })
 }
@@ -100,6 +159,9 @@ impl EstimatorModel {
             "linear-svc" => LinearSvcModel::load(dir)
                 .map(Self::LinearSvc)
                 .map_err(Into::into),
+            "generalized-linear-regression" => GeneralizedLinearRegressionModel::load(dir)
+                .map(|m| Self::Glr(Box::new(m)))
+                .map_err(Into::into),
             _ => return None,
         })
     }
@@ -109,6 +171,7 @@ impl EstimatorModel {
         match self {
             Self::NaiveBayes(m) => m.save(dir)?,
             Self::LinearSvc(m) => m.save(dir)?,
+            Self::Glr(m) => m.save(dir)?,
         }
         Ok(())
     }
@@ -118,6 +181,7 @@ impl EstimatorModel {
         match self {
             Self::NaiveBayes(m) => m.num_features(),
             Self::LinearSvc(m) => m.coefficients.len(),
+            Self::Glr(m) => m.coefficients.len(),
         }
     }
 
@@ -126,6 +190,7 @@ impl EstimatorModel {
         match self {
             Self::NaiveBayes(m) => &m.params.columns,
             Self::LinearSvc(m) => &m.params.columns,
+            Self::Glr(m) => &m.params.columns,
         }
     }
 
@@ -139,6 +204,7 @@ impl EstimatorModel {
         Ok(match self {
             Self::NaiveBayes(m) => m.transform(data)?,
             Self::LinearSvc(m) => m.transform(data)?,
+            Self::Glr(m) => m.transform(data)?,
         })
     }
 
@@ -148,6 +214,16 @@ impl EstimatorModel {
         let (binary, score) = match self {
             Self::NaiveBayes(m) => (m.num_classes() == 2, "probability"),
             Self::LinearSvc(_) => (true, "rawPrediction"),
+            Self::Glr(_) => {
+                let r = RegressionEvaluator {
+                    label: columns.label.clone(),
+                    prediction: "prediction".into(),
+                    weight: columns.weight.clone(),
+                    through_origin: false,
+                }
+                .metrics(predicted)?;
+                return Ok(json!({"rmse": r.rmse, "mse": r.mse, "mae": r.mae, "r2": r.r2}));
+            }
         };
         classifier_metrics(columns, predicted, binary.then_some(score))
     }
@@ -188,4 +264,15 @@ fn classifier_metrics(
 /// Whether `algorithm` (one of this module's) learns from a label.
 pub fn supervised(algorithm: Algorithm) -> bool {
     !matches!(algorithm, Algorithm::Kmeans)
+}
+
+/// Whether a JSON value holds a `null` anywhere (serde_json writes NaN and infinity as null),
+/// judged on values, not on text: a key such as `null_deviance` is fine.
+pub fn has_null(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(has_null),
+        Value::Object(fields) => fields.values().any(has_null),
+        _ => false,
+    }
 }

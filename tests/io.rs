@@ -193,7 +193,11 @@ fn a_single_parquet_row_group_fills_every_partition() {
     one.write(dir.join("pq"), FileFormat::Parquet).unwrap();
     let file = dir.join("pq/part-00000.parquet");
     let by_default = cx.read_parquet(&file).unwrap();
-    assert_eq!(by_default.num_partitions(), 4, "at least 4, from the input alone");
+    assert_eq!(
+        by_default.num_partitions(),
+        4,
+        "at least 4, from the input alone"
+    );
     assert_eq!(by_default.collect_batch().unwrap(), original);
     for n in [3, 7] {
         let ds = cx

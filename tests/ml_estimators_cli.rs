@@ -167,3 +167,104 @@ fn linear_svc_json_and_test_metrics() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("binary classifier"), "{err}");
 }
+
+#[test]
+fn generalized_linear_regression_json_offset_and_test_metrics() {
+    let json = saved_model_evaluates_the_same(
+        "ml-est-cli-glr",
+        &[
+            "generalized-linear-regression",
+            "--data",
+            &data("diabetes_train.csv"),
+            "--family",
+            "tweedie",
+            "--variance-power",
+            "1.5",
+            "--link-power",
+            "0",
+            "--max-iter",
+            "100",
+            "--tol",
+            "1e-10",
+        ],
+        &data("diabetes_test.csv"),
+    );
+    let tweedie = spark("glr_tweedie");
+    for (key, spark_key) in [("coefficients", "coefficients"), ("p_values", "p_values")] {
+        let ours = json[key].as_array().unwrap();
+        let theirs = tweedie[spark_key].as_array().unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{key}");
+        for (a, b) in ours.iter().zip(theirs) {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!(
+                (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                "{key}: {a} vs Spark {b}"
+            );
+        }
+    }
+    assert!(
+        json.get("aic").is_none(),
+        "no AIC for tweedie, as Spark: {json}"
+    );
+    let rmse = json["test_metrics"]["rmse"].as_f64().unwrap();
+    let spark_rmse = tweedie["test_rmse"].as_f64().unwrap();
+    assert!(
+        (rmse - spark_rmse).abs() < 1e-4 * spark_rmse,
+        "{rmse} vs {spark_rmse}"
+    );
+
+    // The offset column is read as an offset, never as a feature.
+    let json = train(&[
+        "generalized-linear-regression",
+        "--data",
+        &data("glr_counts.csv"),
+        "--family",
+        "poisson",
+        "--offset-col",
+        "offset",
+        "--weight-col",
+        "weight",
+    ]);
+    let spark = spark("glr_poisson_offset_weight");
+    assert_eq!(json["coefficients"].as_array().unwrap().len(), 3, "{json}");
+    let (a, b) = (
+        json["intercept"].as_f64().unwrap(),
+        spark["intercept"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{a} vs Spark {b}");
+    assert!(json["aic"].is_f64());
+
+    for (args, needle) in [
+        (
+            vec!["--family", "poisson", "--link", "logit"],
+            "logit is not a link of the poisson family",
+        ),
+        (vec!["--family", "gamma"], "gamma labels must be positive"),
+    ] {
+        let mut all = vec![
+            "train",
+            "generalized-linear-regression",
+            "--data",
+            "",
+            "--workers",
+            "1",
+        ];
+        let path = data("glr_counts.csv");
+        all[3] = &path;
+        all.extend(args);
+        let out = run_cinder(&all);
+        assert_eq!(out.status.code(), Some(1), "{all:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{err}");
+    }
+    let out = run_cinder(&[
+        "train",
+        "generalized-linear-regression",
+        "--data",
+        &data("sample_linear_regression_data.txt"),
+        "--offset-col",
+        "offset",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--offset-col needs CSV or Parquet"));
+}

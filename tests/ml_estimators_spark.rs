@@ -8,7 +8,10 @@ mod common;
 
 use cinder::{Context, CsvOptions, Dataset, LibSvmOptions};
 use cinder_algorithms::classification::{LinearSvc, ModelType, NaiveBayes};
-use cinder_algorithms::evaluation::MulticlassClassificationEvaluator;
+use cinder_algorithms::evaluation::{MulticlassClassificationEvaluator, RegressionEvaluator};
+use cinder_algorithms::regression::{
+    GeneralizedLinearRegression, GeneralizedLinearRegressionModel,
+};
 use cinder_algorithms::{FeatureCols, FeatureSpec, LocalFrame};
 use common::*;
 use serde_json::Value;
@@ -33,7 +36,7 @@ fn libsvm(cx: &Context, file: &str) -> (Dataset, FeatureSpec) {
             path(file),
             LibSvmOptions {
                 num_features: None,
-                partitions: 3,
+                partitions: Some(3),
             },
         )
         .unwrap()
@@ -43,11 +46,22 @@ fn libsvm(cx: &Context, file: &str) -> (Dataset, FeatureSpec) {
 
 /// A CSV file written by the reference script: `label`, optionally `weight`, features `f0..`.
 fn csv(cx: &Context, file: &str, features: usize, weight: bool) -> (Dataset, FeatureSpec) {
+    let names: Vec<String> = (0..features).map(|j| format!("f{j}")).collect();
+    csv_columns(cx, file, &names, weight)
+}
+
+/// A CSV file with the given feature columns.
+fn csv_columns(
+    cx: &Context,
+    file: &str,
+    features: &[String],
+    weight: bool,
+) -> (Dataset, FeatureSpec) {
     let data = cx
         .read_csv(
             path(file),
             CsvOptions {
-                partitions: 3,
+                partitions: Some(3),
                 ..CsvOptions::default()
             },
         )
@@ -56,7 +70,7 @@ fn csv(cx: &Context, file: &str, features: usize, weight: bool) -> (Dataset, Fea
     let spec = FeatureSpec {
         label: "label".into(),
         weight: weight.then(|| "weight".to_string()),
-        features: FeatureCols::Columns((0..features).map(|j| format!("f{j}")).collect()),
+        features: FeatureCols::Columns(features.to_vec()),
     };
     (data, spec)
 }
@@ -351,5 +365,176 @@ fn linear_svc_objective_is_at_most_sparks_and_optimal() {
                 "{name}: test accuracy {ours}, Spark {spark}"
             );
         }
+    }
+}
+
+/// The score equations of the unpenalized likelihood at a GLR model, recomputed from the rows:
+/// `Σ w (y - μ) / (g'(μ) V(μ)) x_j` for every feature and the constant, each relative to the
+/// sum of its terms' magnitudes (0 at the maximum-likelihood estimate).
+fn score_residual(
+    batches: &[arrow_array::RecordBatch],
+    model: &GeneralizedLinearRegressionModel,
+) -> f64 {
+    use cinder_algorithms::features::{numeric_column, Rows};
+    let p = &model.params;
+    let d = model.coefficients.len();
+    let mut score = vec![0.0; d + 1];
+    let mut scale = vec![0.0; d + 1];
+    for batch in batches {
+        let rows = Rows::new(batch, &p.columns).unwrap();
+        let offsets = p
+            .offset_col
+            .as_ref()
+            .map(|c| numeric_column(batch, c).unwrap());
+        for i in 0..rows.len() {
+            let mut x = vec![0.0; d + 1];
+            rows.for_each(i, |j, v| x[j] = v);
+            x[d] = 1.0;
+            let eta: f64 = model.intercept
+                + offsets.as_ref().map_or(0.0, |o| o[i])
+                + x[..d]
+                    .iter()
+                    .zip(&model.coefficients)
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>();
+            let mu = model.family.project(model.link.unlink(eta));
+            let term = rows.weight(i) * (rows.label(i) - mu)
+                / (model.link.deriv(mu) * model.family.variance(mu));
+            for j in 0..=d {
+                score[j] += term * x[j];
+                scale[j] += (term * x[j]).abs();
+            }
+        }
+    }
+    let last = if p.fit_intercept { d + 1 } else { d };
+    (0..last)
+        .map(|j| score[j].abs() / scale[j].max(1e-300))
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn generalized_linear_regression_agrees_with_spark() {
+    let cx = local_context("ml-est-glr", 2);
+    let refs = reference();
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let linear = libsvm(&cx, "sample_linear_regression_data.txt");
+    let cancer = csv_columns(
+        &cx,
+        "breast_cancer_train.csv",
+        &names(&["f0", "f1", "f4"]),
+        false,
+    );
+    let diabetes = csv(&cx, "diabetes_train.csv", 10, false);
+    let diabetes_test = csv(&cx, "diabetes_test.csv", 10, false);
+    let counts = csv_columns(&cx, "glr_counts.csv", &names(&["f0", "f1", "f2"]), false);
+    let cases = [
+        ("glr_gaussian", &linear, None),
+        ("glr_gaussian_reg", &linear, None),
+        ("glr_binomial", &cancer, None),
+        ("glr_binomial_probit", &cancer, None),
+        ("glr_binomial_cloglog_reg", &cancer, None),
+        ("glr_poisson", &diabetes, Some(&diabetes_test)),
+        ("glr_gamma_log", &diabetes, Some(&diabetes_test)),
+        ("glr_gamma_identity", &diabetes, None),
+        ("glr_tweedie", &diabetes, Some(&diabetes_test)),
+        ("glr_poisson_offset_weight", &counts, None),
+        ("glr_gaussian_offset", &counts, None),
+        ("glr_gaussian_log", &diabetes, None),
+        ("glr_poisson_nointercept_reg", &counts, None),
+    ];
+    for (name, (data, spec), test) in cases {
+        let case = &refs[name];
+        let params = &case["params"];
+        let text = |key: &str| params[key].as_str().map(str::to_string);
+        let mut columns = spec.clone();
+        columns.weight = text("weightCol");
+        let estimator = GeneralizedLinearRegression {
+            family: text("family").unwrap(),
+            link: text("link"),
+            variance_power: params["variancePower"].as_f64().unwrap_or(0.0),
+            link_power: params["linkPower"].as_f64(),
+            fit_intercept: params["fitIntercept"].as_bool().unwrap_or(true),
+            reg_param: params["regParam"].as_f64().unwrap_or(0.0),
+            offset_col: text("offsetCol"),
+            max_iter: 100,
+            tol: 1e-10,
+            columns,
+            ..GeneralizedLinearRegression::default()
+        };
+        let model = estimator.fit(data).unwrap();
+        let s = &model.summary;
+        close(
+            name,
+            "coefficients",
+            &model.coefficients,
+            &floats(&case["coefficients"]),
+        );
+        close(
+            name,
+            "intercept",
+            &[model.intercept],
+            &[case["intercept"].as_f64().unwrap()],
+        );
+        let scalar = |key: &str| case[key].as_f64().unwrap();
+        close(name, "deviance", &[s.deviance], &[scalar("deviance")]);
+        close(
+            name,
+            "null deviance",
+            &[s.null_deviance],
+            &[scalar("null_deviance")],
+        );
+        close(name, "dispersion", &[s.dispersion], &[scalar("dispersion")]);
+        close(
+            name,
+            "residual dof",
+            &[s.residual_degree_of_freedom],
+            &[scalar("residual_dof")],
+        );
+        close(
+            name,
+            "null dof",
+            &[s.residual_degree_of_freedom_null],
+            &[scalar("residual_dof_null")],
+        );
+        match s.aic {
+            Some(aic) => close(name, "aic", &[aic], &[scalar("aic")]),
+            None => assert!(case["aic"].is_null(), "{name}: Spark has an AIC"),
+        }
+        close(
+            name,
+            "standard errors",
+            &s.coefficient_standard_errors,
+            &floats(&case["standard_errors"]),
+        );
+        close(name, "t values", &s.t_values, &floats(&case["t_values"]));
+        close(name, "p values", &s.p_values, &floats(&case["p_values"]));
+        let spark_iterations = case["iterations"].as_u64().unwrap() as usize;
+        assert!(
+            s.iterations <= spark_iterations + 1,
+            "{name}: {} iterations, Spark {spark_iterations}",
+            s.iterations
+        );
+        if let Some((test, test_spec)) = test {
+            let rmse = RegressionEvaluator {
+                label: test_spec.label.clone(),
+                prediction: "prediction".into(),
+                weight: None,
+                through_origin: false,
+            }
+            .metrics(&model.transform(test).unwrap())
+            .unwrap()
+            .rmse;
+            close(name, "test rmse", &[rmse], &[scalar("test_rmse")]);
+        }
+        // On its own terms: without a penalty the model solves the likelihood's score
+        // equations.
+        if estimator.reg_param == 0.0 {
+            let residual = score_residual(&data.collect().unwrap(), &model);
+            assert!(residual < 1e-7, "{name}: score equations off by {residual}");
+        }
+        eprintln!(
+            "{name}: agrees ({} iterations, Spark {spark_iterations})",
+            s.iterations
+        );
     }
 }

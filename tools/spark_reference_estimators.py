@@ -173,7 +173,80 @@ def linear_svc(spark, out):
         print(name, "done", case["objective"], case["iterations"])
 
 
-GROUPS = {"naive_bayes": naive_bayes, "linear_svc": linear_svc}
+def counts_with_exposure():
+    """data/glr_counts.csv: Poisson counts with a log-exposure offset and weights."""
+    import math
+    u = splitmix(29)
+    rows = []
+    for _ in range(300):
+        x = [next(u) * 2.0 - 1.0 for _ in range(3)]
+        exposure = 0.5 + 2.0 * next(u)
+        mean = exposure * math.exp(0.3 + 0.8 * x[0] - 0.5 * x[1] + 0.2 * x[2])
+        # Poisson by inversion of one uniform.
+        target, k, p = next(u), 0, math.exp(-mean)
+        cumulative = p
+        while cumulative < target and k < 1000:
+            k += 1
+            p *= mean / k
+            cumulative += p
+        weight = [1.0, 2.0, 0.5][int(next(u) * 3)]
+        rows.append([float(k), weight, math.log(exposure)] + x)
+    write_csv("glr_counts.csv", ["label", "weight", "offset", "f0", "f1", "f2"], rows)
+
+
+def glr(spark, out):
+    counts_with_exposure()
+    linear = libsvm(spark, "sample_linear_regression_data.txt")
+    cancer = csv_frame(spark, "breast_cancer_train.csv", ["f0", "f1", "f4"])
+    features = ["f%d" % j for j in range(10)]
+    diabetes = csv_frame(spark, "diabetes_train.csv", features)
+    diabetes_test = csv_frame(spark, "diabetes_test.csv", features)
+    counts = csv_frame(spark, "glr_counts.csv", ["f0", "f1", "f2"], extra=["weight", "offset"])
+    cases = [
+        ("glr_gaussian", linear, dict(family="gaussian"), None),
+        ("glr_gaussian_reg", linear, dict(family="gaussian", regParam=0.3), None),
+        ("glr_binomial", cancer, dict(family="binomial"), None),
+        ("glr_binomial_probit", cancer, dict(family="binomial", link="probit"), None),
+        ("glr_binomial_cloglog_reg", cancer,
+         dict(family="binomial", link="cloglog", regParam=0.01), None),
+        ("glr_poisson", diabetes, dict(family="poisson"), diabetes_test),
+        ("glr_gamma_log", diabetes, dict(family="gamma", link="log"), diabetes_test),
+        ("glr_gamma_identity", diabetes, dict(family="gamma", link="identity"), None),
+        ("glr_tweedie", diabetes, dict(family="tweedie", variancePower=1.5, linkPower=0.0),
+         diabetes_test),
+        ("glr_poisson_offset_weight", counts,
+         dict(family="poisson", offsetCol="offset", weightCol="weight"), None),
+        ("glr_gaussian_offset", counts, dict(family="gaussian", offsetCol="offset"), None),
+        ("glr_gaussian_log", diabetes, dict(family="gaussian", link="log"), None),
+        ("glr_poisson_nointercept_reg", counts,
+         dict(family="poisson", fitIntercept=False, regParam=0.05, weightCol="weight"), None),
+    ]
+    for name, df, params, test in cases:
+        model = GeneralizedLinearRegression(maxIter=100, tol=1e-10, **params).fit(df)
+        s = model.summary
+        case = {
+            "params": params,
+            "coefficients": list(map(float, model.coefficients.toArray())),
+            "intercept": float(model.intercept),
+            "iterations": s.numIterations,
+            "deviance": s.deviance,
+            "null_deviance": s.nullDeviance,
+            "dispersion": s.dispersion,
+            "residual_dof": s.residualDegreeOfFreedom,
+            "residual_dof_null": s.residualDegreeOfFreedomNull,
+            "standard_errors": list(s.coefficientStandardErrors),
+            "t_values": list(s.tValues),
+            "p_values": list(s.pValues),
+        }
+        if params["family"] != "tweedie":
+            case["aic"] = s.aic
+        if test is not None:
+            case["test_rmse"] = RegressionEvaluator(metricName="rmse").evaluate(model.transform(test))
+        out[name] = case
+        print(name, "done", s.numIterations)
+
+
+GROUPS = {"naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr}
 
 
 def main():

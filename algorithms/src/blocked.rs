@@ -124,7 +124,13 @@ mod tests {
     fn margins_and_gradient_match_a_row_by_row_computation() {
         let n = 2 * BLOCK + 3;
         let cols: Vec<Cow<'_, [f64]>> = (0..5)
-            .map(|j| Cow::Owned((0..n).map(|i| ((i * 7 + j * 3) % 11) as f64 - 5.0).collect()))
+            .map(|j| {
+                Cow::Owned(
+                    (0..n)
+                        .map(|i| ((i * 7 + j * 3) % 11) as f64 - 5.0)
+                        .collect(),
+                )
+            })
             .collect();
         let coef = [0.5, 0.0, -1.25, 2.0, 0.75];
         let scale = [1.0, 2.0, 0.0, 0.5, 1.0];
@@ -145,7 +151,10 @@ mod tests {
                     z * cols[j][i] * scale[j]
                 })
                 .sum();
-            assert!((grad[j] - want).abs() < 1e-9 * want.abs().max(1.0), "j = {j}");
+            assert!(
+                (grad[j] - want).abs() < 1e-9 * want.abs().max(1.0),
+                "j = {j}"
+            );
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod optim;
 pub mod persistence;
 pub mod recommendation;
 pub mod regression;
+pub mod special;
 pub mod validity;
 pub mod vectors;
 

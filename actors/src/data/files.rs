@@ -154,7 +154,10 @@ pub fn parquet_layout(path: &Path) -> Result<(Vec<u64>, u64), String> {
         .map_err(|e| at(&e))?;
     let groups = builder.metadata().row_groups();
     let rows = groups.iter().map(|g| g.num_rows().max(0) as u64).collect();
-    let bytes = groups.iter().map(|g| g.total_byte_size().max(0) as u64).sum();
+    let bytes = groups
+        .iter()
+        .map(|g| g.total_byte_size().max(0) as u64)
+        .sum();
     Ok((rows, bytes))
 }
 

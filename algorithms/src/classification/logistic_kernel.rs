@@ -186,7 +186,13 @@ fn multinomial_dense(
         for (k, zk) in z.iter().enumerate() {
             let m = &zk[..n];
             multiplier_sums[k] += blocked::sum(m);
-            blocked::gradient(cols, m, &a.inv_std, s, &mut acc.gradient[k * d..(k + 1) * d]);
+            blocked::gradient(
+                cols,
+                m,
+                &a.inv_std,
+                s,
+                &mut acc.gradient[k * d..(k + 1) * d],
+            );
         }
     }
     if a.fit_intercept {

@@ -8,8 +8,8 @@ use arrow_array::{ArrayRef, Float64Array, RecordBatch};
 use cinder_actors::data::aggregate::Aggregator;
 use serde::{Deserialize, Serialize};
 
-use crate::classification::logistic_kernel::LossGradient;
 use crate::blocked;
+use crate::classification::logistic_kernel::LossGradient;
 use crate::features::{FeatureSpec, Rows};
 
 /// What a partition needs to compute the least-squares loss and gradient.
