@@ -32,13 +32,22 @@ pub struct EstimatorArgs {
     /// (CSV/Parquet; never taken as a feature).
     #[arg(long, value_name = "NAME")]
     pub offset_col: Option<String>,
+    /// isotonic (isotonic regression): true for an increasing fit, false for decreasing.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub isotonic: bool,
+    /// featureIndex (isotonic regression): the feature the fit is over.
+    #[arg(long, default_value_t = 0)]
+    pub feature_index: usize,
 }
 
 /// Flags of [`EstimatorArgs`] and shared flags the new estimators read (clap ids), with the
 /// algorithms that read them; `cli_check` accepts a flag when any table lists the algorithm.
 /// Flags in neither table (`--max-iter`, `--out`, ...) apply to every algorithm.
 pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
-    use Algorithm::{GeneralizedLinearRegression as Glr, LinearSvc as Svc, NaiveBayes as Nb};
+    use Algorithm::{
+        GeneralizedLinearRegression as Glr, IsotonicRegression as Iso, LinearSvc as Svc,
+        NaiveBayes as Nb,
+    };
     &[
         ("model_type", &[Nb]),
         ("smoothing", &[Nb]),
@@ -46,17 +55,19 @@ pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
         ("variance_power", &[Glr]),
         ("link_power", &[Glr]),
         ("offset_col", &[Glr]),
+        ("isotonic", &[Iso]),
+        ("feature_index", &[Iso]),
         ("family", &[Glr]),
         ("reg_param", &[Svc, Glr]),
         ("tol", &[Svc, Glr]),
         ("fit_intercept", &[Svc, Glr]),
         ("standardization", &[Svc]),
         ("threshold", &[Svc]),
-        ("label_col", &[Nb, Svc, Glr]),
-        ("weight_col", &[Nb, Svc, Glr]),
-        ("features_cols", &[Nb, Svc, Glr]),
-        ("handle_invalid", &[Nb, Svc, Glr]),
-        ("test_data", &[Nb, Svc, Glr]),
+        ("label_col", &[Nb, Svc, Glr, Iso]),
+        ("weight_col", &[Nb, Svc, Glr, Iso]),
+        ("features_cols", &[Nb, Svc, Glr, Iso]),
+        ("handle_invalid", &[Nb, Svc, Glr, Iso]),
+        ("test_data", &[Nb, Svc, Glr, Iso]),
     ]
 };
 
@@ -65,6 +76,21 @@ pub fn check(args: &TrainArgs) -> Result<(), String> {
     let e = &args.estimators;
     if !(e.smoothing >= 0.0 && e.smoothing.is_finite()) {
         return Err(format!("--smoothing {}: must be >= 0", e.smoothing));
+    }
+    match (args.algorithm, args.family.as_str()) {
+        (Algorithm::LogisticRegression, f) if !matches!(f, "auto" | "binomial" | "multinomial") => {
+            return Err(format!(
+                "--family {f}: logistic regression takes auto, binomial or multinomial"
+            ));
+        }
+        (Algorithm::GeneralizedLinearRegression, "multinomial") => {
+            return Err(
+                "--family multinomial: generalized linear regression takes gaussian, \
+                 binomial, poisson, gamma or tweedie"
+                    .into(),
+            );
+        }
+        _ => {}
     }
     let vp = e.variance_power;
     if !(vp == 0.0 || vp >= 1.0) || !vp.is_finite() {

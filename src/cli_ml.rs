@@ -22,6 +22,8 @@ pub enum Algorithm {
     LinearSvc,
     /// Generalized linear regression (IRLS).
     GeneralizedLinearRegression,
+    /// Isotonic regression (parallel pool-adjacent-violators).
+    IsotonicRegression,
 }
 
 /// Input formats.

@@ -411,7 +411,10 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
             (json, human, Trained::Kmeans(model))
         }
         Algorithm::Als => unreachable!("handled above"),
-        Algorithm::NaiveBayes | Algorithm::LinearSvc | Algorithm::GeneralizedLinearRegression => {
+        Algorithm::NaiveBayes
+        | Algorithm::LinearSvc
+        | Algorithm::GeneralizedLinearRegression
+        | Algorithm::IsotonicRegression => {
             let (json, human, model) =
                 crate::train_estimators::fit(args, spec, &data, &mut on_iter)?;
             (json, human, Trained::Estimator(model))

@@ -12,7 +12,8 @@ use cinder_algorithms::evaluation::{
     BinaryClassificationEvaluator, MulticlassClassificationEvaluator, RegressionEvaluator,
 };
 use cinder_algorithms::regression::{
-    GeneralizedLinearRegression, GeneralizedLinearRegressionModel,
+    GeneralizedLinearRegression, GeneralizedLinearRegressionModel, IsotonicRegression,
+    IsotonicRegressionModel,
 };
 use cinder_algorithms::{FeatureCols, FeatureSpec};
 use serde_json::{json, Value};
@@ -25,6 +26,8 @@ pub enum EstimatorModel {
     LinearSvc(LinearSvcModel),
     /// Generalized linear regression (boxed: its summary makes it large).
     Glr(Box<GeneralizedLinearRegressionModel>),
+    /// Isotonic regression.
+    Isotonic(IsotonicRegressionModel),
 }
 
 /// `(--json object, one line for people, model)`.
@@ -145,6 +148,28 @@ pub fn fit(
             );
             (json, human, EstimatorModel::Glr(Box::new(model)))
         }
+        Algorithm::IsotonicRegression => {
+            let model = IsotonicRegression {
+                isotonic: args.estimators.isotonic,
+                feature_index: args.estimators.feature_index,
+                columns: spec,
+                ..IsotonicRegression::default()
+            }
+            .fit(data)?;
+            let json = json!({"boundaries": model.boundaries, "predictions": model.predictions});
+            let human = format!(
+                "isotonic regression ({}): {} boundaries from {} to {}",
+                if model.params.isotonic {
+                    "increasing"
+                } else {
+                    "decreasing"
+                },
+                model.boundaries.len(),
+                model.boundaries[0],
+                model.boundaries[model.boundaries.len() - 1]
+            );
+            (json, human, EstimatorModel::Isotonic(model))
+        }
         other => bail!("{other:?} is not one of the estimators of issue 17"),
     })
 }
@@ -162,6 +187,9 @@ impl EstimatorModel {
             "generalized-linear-regression" => GeneralizedLinearRegressionModel::load(dir)
                 .map(|m| Self::Glr(Box::new(m)))
                 .map_err(Into::into),
+            "isotonic-regression" => IsotonicRegressionModel::load(dir)
+                .map(Self::Isotonic)
+                .map_err(Into::into),
             _ => return None,
         })
     }
@@ -172,6 +200,7 @@ impl EstimatorModel {
             Self::NaiveBayes(m) => m.save(dir)?,
             Self::LinearSvc(m) => m.save(dir)?,
             Self::Glr(m) => m.save(dir)?,
+            Self::Isotonic(m) => m.save(dir)?,
         }
         Ok(())
     }
@@ -182,6 +211,7 @@ impl EstimatorModel {
             Self::NaiveBayes(m) => m.num_features(),
             Self::LinearSvc(m) => m.coefficients.len(),
             Self::Glr(m) => m.coefficients.len(),
+            Self::Isotonic(m) => m.params.feature_index + 1,
         }
     }
 
@@ -191,6 +221,7 @@ impl EstimatorModel {
             Self::NaiveBayes(m) => &m.params.columns,
             Self::LinearSvc(m) => &m.params.columns,
             Self::Glr(m) => &m.params.columns,
+            Self::Isotonic(m) => &m.params.columns,
         }
     }
 
@@ -205,6 +236,7 @@ impl EstimatorModel {
             Self::NaiveBayes(m) => m.transform(data)?,
             Self::LinearSvc(m) => m.transform(data)?,
             Self::Glr(m) => m.transform(data)?,
+            Self::Isotonic(m) => m.transform(data)?,
         })
     }
 
@@ -214,7 +246,7 @@ impl EstimatorModel {
         let (binary, score) = match self {
             Self::NaiveBayes(m) => (m.num_classes() == 2, "probability"),
             Self::LinearSvc(_) => (true, "rawPrediction"),
-            Self::Glr(_) => {
+            Self::Glr(_) | Self::Isotonic(_) => {
                 let r = RegressionEvaluator {
                     label: columns.label.clone(),
                     prediction: "prediction".into(),

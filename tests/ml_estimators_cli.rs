@@ -268,3 +268,29 @@ fn generalized_linear_regression_json_offset_and_test_metrics() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--offset-col needs CSV or Parquet"));
 }
+
+#[test]
+fn isotonic_regression_json() {
+    let json = saved_model_evaluates_the_same(
+        "ml-est-cli-iso",
+        &[
+            "isotonic-regression",
+            "--data",
+            &data("sample_isotonic_regression_libsvm_data.txt"),
+            "--isotonic",
+            "false",
+        ],
+        &data("sample_isotonic_regression_libsvm_data.txt"),
+    );
+    let spark = spark("iso_sample_antitonic");
+    assert_eq!(json["boundaries"], spark["boundaries"]);
+    let (ours, theirs) = (
+        json["predictions"].as_array().unwrap(),
+        spark["predictions"].as_array().unwrap(),
+    );
+    assert_eq!(ours.len(), theirs.len());
+    for (a, b) in ours.iter().zip(theirs) {
+        assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-9);
+    }
+    assert!(json["test_metrics"]["rmse"].is_f64());
+}

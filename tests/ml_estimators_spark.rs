@@ -538,3 +538,73 @@ fn generalized_linear_regression_agrees_with_spark() {
         );
     }
 }
+
+#[test]
+fn isotonic_regression_agrees_with_spark() {
+    use cinder_algorithms::regression::IsotonicRegression;
+    let cx = local_context("ml-est-iso", 2);
+    let refs = reference();
+    let sample = libsvm(&cx, "sample_isotonic_regression_libsvm_data.txt");
+    let names: Vec<String> = ["f0", "f1", "f2"].iter().map(|s| s.to_string()).collect();
+    let counts = csv_columns(&cx, "glr_counts.csv", &names, false);
+    let cases = [
+        ("iso_sample", &sample),
+        ("iso_sample_antitonic", &sample),
+        ("iso_counts_weighted", &counts),
+        ("iso_counts", &counts),
+    ];
+    for (name, (data, spec)) in cases {
+        let case = &refs[name];
+        let params = &case["params"];
+        let mut columns = spec.clone();
+        columns.weight = params["weightCol"].as_str().map(str::to_string);
+        let isotonic = params["isotonic"].as_bool().unwrap_or(true);
+        let model = IsotonicRegression {
+            isotonic,
+            feature_index: params["featureIndex"].as_u64().unwrap_or(0) as usize,
+            partitions: 3,
+            columns: columns.clone(),
+            ..IsotonicRegression::default()
+        }
+        .fit(data)
+        .unwrap();
+        // The same boundaries (up to the last bit of reading the CSV's decimals).
+        close(
+            name,
+            "boundaries",
+            &model.boundaries,
+            &floats(&case["boundaries"]),
+        );
+        close(
+            name,
+            "predictions",
+            &model.predictions,
+            &floats(&case["predictions"]),
+        );
+        let rmse = RegressionEvaluator {
+            label: columns.label.clone(),
+            prediction: "prediction".into(),
+            weight: None,
+            through_origin: false,
+        }
+        .metrics(&model.transform(data).unwrap())
+        .unwrap()
+        .rmse;
+        close(
+            name,
+            "training rmse",
+            &[rmse],
+            &[case["training_rmse"].as_f64().unwrap()],
+        );
+        // On its own terms: monotone in the requested direction.
+        let sign = if isotonic { 1.0 } else { -1.0 };
+        assert!(
+            model
+                .predictions
+                .windows(2)
+                .all(|p| sign * (p[1] - p[0]) >= 0.0),
+            "{name}"
+        );
+        eprintln!("{name}: agrees ({} boundaries)", model.boundaries.len());
+    }
+}

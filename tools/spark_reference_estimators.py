@@ -246,7 +246,28 @@ def glr(spark, out):
         print(name, "done", s.numIterations)
 
 
-GROUPS = {"naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr}
+def isotonic(spark, out):
+    from pyspark.ml.regression import IsotonicRegression
+    sample = libsvm(spark, "sample_isotonic_regression_libsvm_data.txt")
+    counts = csv_frame(spark, "glr_counts.csv", ["f0", "f1", "f2"], extra=["weight", "offset"])
+    cases = [
+        ("iso_sample", sample, dict()),
+        ("iso_sample_antitonic", sample, dict(isotonic=False)),
+        ("iso_counts_weighted", counts, dict(featureIndex=1, weightCol="weight", isotonic=False)),
+        ("iso_counts", counts, dict(featureIndex=0)),
+    ]
+    for name, df, params in cases:
+        model = IsotonicRegression(**params).fit(df)
+        out[name] = {
+            "params": params,
+            "boundaries": list(map(float, model.boundaries.toArray())),
+            "predictions": list(map(float, model.predictions.toArray())),
+            "training_rmse": RegressionEvaluator(metricName="rmse").evaluate(model.transform(df)),
+        }
+        print(name, "done", len(out[name]["boundaries"]))
+
+
+GROUPS = {"naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr, "isotonic": isotonic}
 
 
 def main():
