@@ -154,8 +154,8 @@ pub fn check_train(args: &TrainArgs, m: &ArgMatches) -> Result<(), String> {
         range("threshold", v, (0.0..=1.0).contains(&v), "in [0, 1]")?;
     }
     crate::cli_estimators::check(args)?;
-    if args.k < 2 {
-        return Err(format!("--k {}: must be at least 2", args.k));
+    if let Some(k) = args.k.filter(|k| *k < 2) {
+        return Err(format!("--k {k}: must be at least 2"));
     }
     if args.init_steps == 0 {
         return Err("--init-steps 0: must be at least 1".into());

@@ -38,6 +38,10 @@ pub struct EstimatorArgs {
     /// featureIndex (isotonic regression): the feature the fit is over.
     #[arg(long, default_value_t = 0)]
     pub feature_index: usize,
+    /// minDivisibleClusterSize (bisecting k-means): points (>= 1) or a fraction of them (< 1)
+    /// a cluster needs to be split.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub min_divisible_cluster_size: f64,
 }
 
 /// Flags of [`EstimatorArgs`] and shared flags the new estimators read (clap ids), with the
@@ -45,8 +49,8 @@ pub struct EstimatorArgs {
 /// Flags in neither table (`--max-iter`, `--out`, ...) apply to every algorithm.
 pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
     use Algorithm::{
-        GeneralizedLinearRegression as Glr, IsotonicRegression as Iso, LinearSvc as Svc,
-        NaiveBayes as Nb,
+        BisectingKmeans as Bkm, GeneralizedLinearRegression as Glr, IsotonicRegression as Iso,
+        LinearSvc as Svc, NaiveBayes as Nb,
     };
     &[
         ("model_type", &[Nb]),
@@ -57,6 +61,10 @@ pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
         ("offset_col", &[Glr]),
         ("isotonic", &[Iso]),
         ("feature_index", &[Iso]),
+        ("min_divisible_cluster_size", &[Bkm]),
+        ("k", &[Bkm]),
+        ("seed", &[Bkm]),
+        ("distance_measure", &[Bkm]),
         ("family", &[Glr]),
         ("reg_param", &[Svc, Glr]),
         ("tol", &[Svc, Glr]),
@@ -64,10 +72,10 @@ pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
         ("standardization", &[Svc]),
         ("threshold", &[Svc]),
         ("label_col", &[Nb, Svc, Glr, Iso]),
-        ("weight_col", &[Nb, Svc, Glr, Iso]),
-        ("features_cols", &[Nb, Svc, Glr, Iso]),
-        ("handle_invalid", &[Nb, Svc, Glr, Iso]),
-        ("test_data", &[Nb, Svc, Glr, Iso]),
+        ("weight_col", &[Nb, Svc, Glr, Iso, Bkm]),
+        ("features_cols", &[Nb, Svc, Glr, Iso, Bkm]),
+        ("handle_invalid", &[Nb, Svc, Glr, Iso, Bkm]),
+        ("test_data", &[Nb, Svc, Glr, Iso, Bkm]),
     ]
 };
 
@@ -91,6 +99,10 @@ pub fn check(args: &TrainArgs) -> Result<(), String> {
             );
         }
         _ => {}
+    }
+    let m = e.min_divisible_cluster_size;
+    if !(m > 0.0 && m.is_finite()) {
+        return Err(format!("--min-divisible-cluster-size {m}: must be > 0"));
     }
     let vp = e.variance_power;
     if !(vp == 0.0 || vp >= 1.0) || !vp.is_finite() {

@@ -24,6 +24,8 @@ pub enum Algorithm {
     GeneralizedLinearRegression,
     /// Isotonic regression (parallel pool-adjacent-violators).
     IsotonicRegression,
+    /// Bisecting k-means (divisive hierarchical clustering).
+    BisectingKmeans,
 }
 
 /// Input formats.
@@ -144,9 +146,9 @@ pub struct TrainArgs {
     /// solver (linear regression): auto, l-bfgs or normal.
     #[arg(long, default_value = "auto", value_parser = ["auto", "l-bfgs", "normal"])]
     pub solver: String,
-    /// k (k-means).
-    #[arg(long, default_value_t = 2)]
-    pub k: usize,
+    /// k (k-means [default: 2]; bisecting k-means [default: 4]).
+    #[arg(long)]
+    pub k: Option<usize>,
     /// initMode (k-means): k-means|| or random.
     #[arg(long, default_value = "k-means||", value_parser = ["k-means||", "random"])]
     pub init_mode: String,

@@ -383,7 +383,7 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
         }
         Algorithm::Kmeans => {
             let estimator = KMeans {
-                k: args.k,
+                k: args.k.unwrap_or(2),
                 max_iter: args.max_iter.unwrap_or(20),
                 tol: args.tol.unwrap_or(1e-4),
                 seed: args.seed,
@@ -414,7 +414,8 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
         Algorithm::NaiveBayes
         | Algorithm::LinearSvc
         | Algorithm::GeneralizedLinearRegression
-        | Algorithm::IsotonicRegression => {
+        | Algorithm::IsotonicRegression
+        | Algorithm::BisectingKmeans => {
             let (json, human, model) =
                 crate::train_estimators::fit(args, spec, &data, &mut on_iter)?;
             (json, human, Trained::Estimator(model))

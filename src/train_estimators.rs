@@ -8,6 +8,9 @@ use cinder::Dataset;
 use cinder_algorithms::classification::{
     LinearSvc, LinearSvcModel, ModelType, NaiveBayes, NaiveBayesModel,
 };
+use cinder_algorithms::clustering::{
+    BisectingKMeans, BisectingKMeansModel, ClusteringEvaluator, DistanceMeasure,
+};
 use cinder_algorithms::evaluation::{
     BinaryClassificationEvaluator, MulticlassClassificationEvaluator, RegressionEvaluator,
 };
@@ -28,6 +31,8 @@ pub enum EstimatorModel {
     Glr(Box<GeneralizedLinearRegressionModel>),
     /// Isotonic regression.
     Isotonic(IsotonicRegressionModel),
+    /// Bisecting k-means.
+    Bisecting(BisectingKMeansModel),
 }
 
 /// `(--json object, one line for people, model)`.
@@ -170,6 +175,31 @@ pub fn fit(
             );
             (json, human, EstimatorModel::Isotonic(model))
         }
+        Algorithm::BisectingKmeans => {
+            let distance_measure = match args.distance_measure.as_str() {
+                "euclidean" => DistanceMeasure::Euclidean,
+                "cosine" => DistanceMeasure::Cosine,
+                other => bail!("--distance-measure {other:?}: expected euclidean or cosine"),
+            };
+            let model = BisectingKMeans {
+                k: args.k.unwrap_or(4),
+                max_iter: args.max_iter.unwrap_or(20),
+                seed: args.seed,
+                min_divisible_cluster_size: args.estimators.min_divisible_cluster_size,
+                distance_measure,
+                columns: spec,
+                ..BisectingKMeans::default()
+            }
+            .fit_with_progress(data, on_iter)?;
+            let centers = model.cluster_centers();
+            let json = json!({"centers": centers, "cost": model.training_cost});
+            let human = format!(
+                "bisecting k-means: {} clusters, training cost {}",
+                centers.len(),
+                model.training_cost
+            );
+            (json, human, EstimatorModel::Bisecting(model))
+        }
         other => bail!("{other:?} is not one of the estimators of issue 17"),
     })
 }
@@ -190,6 +220,9 @@ impl EstimatorModel {
             "isotonic-regression" => IsotonicRegressionModel::load(dir)
                 .map(Self::Isotonic)
                 .map_err(Into::into),
+            "bisecting-kmeans" => BisectingKMeansModel::load(dir)
+                .map(Self::Bisecting)
+                .map_err(Into::into),
             _ => return None,
         })
     }
@@ -201,6 +234,7 @@ impl EstimatorModel {
             Self::LinearSvc(m) => m.save(dir)?,
             Self::Glr(m) => m.save(dir)?,
             Self::Isotonic(m) => m.save(dir)?,
+            Self::Bisecting(m) => m.save(dir)?,
         }
         Ok(())
     }
@@ -212,6 +246,7 @@ impl EstimatorModel {
             Self::LinearSvc(m) => m.coefficients.len(),
             Self::Glr(m) => m.coefficients.len(),
             Self::Isotonic(m) => m.params.feature_index + 1,
+            Self::Bisecting(m) => m.tree.centers[&1].len(),
         }
     }
 
@@ -222,12 +257,13 @@ impl EstimatorModel {
             Self::LinearSvc(m) => &m.params.columns,
             Self::Glr(m) => &m.params.columns,
             Self::Isotonic(m) => &m.params.columns,
+            Self::Bisecting(m) => &m.params.columns,
         }
     }
 
     /// Whether it has a label (supervised).
     pub fn supervised(&self) -> bool {
-        true
+        !matches!(self, Self::Bisecting(_))
     }
 
     /// Adds Spark's prediction columns.
@@ -237,6 +273,7 @@ impl EstimatorModel {
             Self::LinearSvc(m) => m.transform(data)?,
             Self::Glr(m) => m.transform(data)?,
             Self::Isotonic(m) => m.transform(data)?,
+            Self::Bisecting(m) => m.transform(data)?,
         })
     }
 
@@ -246,6 +283,14 @@ impl EstimatorModel {
         let (binary, score) = match self {
             Self::NaiveBayes(m) => (m.num_classes() == 2, "probability"),
             Self::LinearSvc(_) => (true, "rawPrediction"),
+            Self::Bisecting(_) => {
+                let silhouette = ClusteringEvaluator {
+                    columns: columns.clone(),
+                    prediction: "prediction".into(),
+                }
+                .silhouette(predicted)?;
+                return Ok(json!({ "silhouette": silhouette }));
+            }
             Self::Glr(_) | Self::Isotonic(_) => {
                 let r = RegressionEvaluator {
                     label: columns.label.clone(),
@@ -295,7 +340,7 @@ fn classifier_metrics(
 
 /// Whether `algorithm` (one of this module's) learns from a label.
 pub fn supervised(algorithm: Algorithm) -> bool {
-    !matches!(algorithm, Algorithm::Kmeans)
+    !matches!(algorithm, Algorithm::Kmeans | Algorithm::BisectingKmeans)
 }
 
 /// Whether a JSON value holds a `null` anywhere (serde_json writes NaN and infinity as null),

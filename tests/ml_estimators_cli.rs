@@ -294,3 +294,37 @@ fn isotonic_regression_json() {
     }
     assert!(json["test_metrics"]["rmse"].is_f64());
 }
+
+#[test]
+fn bisecting_kmeans_json() {
+    let json = saved_model_evaluates_the_same(
+        "ml-est-cli-bkm",
+        &[
+            "bisecting-kmeans",
+            "--data",
+            &data("iris_train.csv"),
+            "--features-cols",
+            "f0,f1,f2,f3",
+            "--k",
+            "3",
+            "--seed",
+            "1",
+        ],
+        &data("iris_test.csv"),
+    );
+    let spark = spark("bkm_iris_k3");
+    let cost = json["cost"].as_f64().unwrap();
+    let spark_cost = spark["costs"][0].as_f64().unwrap();
+    assert!(cost <= spark_cost * 1.05, "{cost} vs Spark {spark_cost}");
+    assert_eq!(json["centers"].as_array().unwrap().len(), 3);
+    assert!(json["test_metrics"]["silhouette"].as_f64().unwrap() > 0.5);
+    let out = run_cinder(&[
+        "train",
+        "bisecting-kmeans",
+        "--data",
+        &data("iris_train.csv"),
+        "--min-divisible-cluster-size",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

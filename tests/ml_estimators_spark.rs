@@ -608,3 +608,88 @@ fn isotonic_regression_agrees_with_spark() {
         eprintln!("{name}: agrees ({} boundaries)", model.boundaries.len());
     }
 }
+
+#[test]
+fn bisecting_kmeans_cost_is_at_most_sparks() {
+    use cinder_algorithms::clustering::{BisectingKMeans, DistanceMeasure};
+    let cx = local_context("ml-est-bkm", 2);
+    let refs = reference();
+    let iris = csv(&cx, "iris_train.csv", 4, false);
+    let diabetes = csv(&cx, "diabetes_train.csv", 10, false);
+    let cases = [
+        ("bkm_iris_k3", &iris),
+        ("bkm_iris_k6_cosine", &iris),
+        ("bkm_diabetes_k5", &diabetes),
+        ("bkm_diabetes_k8_min10", &diabetes),
+    ];
+    for (name, (data, spec)) in cases {
+        let case = &refs[name];
+        let params = &case["params"];
+        let cosine = params["distanceMeasure"].as_str() == Some("cosine");
+        // In process over the same partitions: about 80 passes per fit.
+        let batches = data.collect().unwrap();
+        let frame = LocalFrame {
+            batches: batches.clone(),
+        };
+        let k = params["k"].as_u64().unwrap() as usize;
+        let mut ours = Vec::new();
+        for seed in [1u64, 2, 3] {
+            let model = BisectingKMeans {
+                k,
+                seed,
+                min_divisible_cluster_size: params["minDivisibleClusterSize"]
+                    .as_f64()
+                    .unwrap_or(1.0),
+                distance_measure: if cosine {
+                    DistanceMeasure::Cosine
+                } else {
+                    DistanceMeasure::Euclidean
+                },
+                columns: spec.clone(),
+                ..BisectingKMeans::default()
+            }
+            .fit(&frame)
+            .unwrap();
+            assert_eq!(model.cluster_centers().len(), k, "{name}: clusters");
+            // On its own terms: the cost of the points' final clusters, recomputed from the
+            // rows, is the reported training cost (within the last refinement's movement).
+            let centers = model.cluster_centers();
+            let predicted = model.transform(&frame).unwrap();
+            let mut cost = 0.0;
+            for batch in &predicted.batches {
+                let rows =
+                    cinder_algorithms::features::Rows::new_features_only(batch, spec).unwrap();
+                let cluster =
+                    cinder_algorithms::features::numeric_column(batch, "prediction").unwrap();
+                for i in 0..rows.len() {
+                    let mut x = Vec::new();
+                    rows.for_each(i, |_, v| x.push(v));
+                    let c = &centers[cluster[i] as usize];
+                    cost += if cosine {
+                        let nx = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+                        let nc = c.iter().map(|v| v * v).sum::<f64>().sqrt();
+                        1.0 - x.iter().zip(c).map(|(a, b)| a * b).sum::<f64>() / (nx * nc)
+                    } else {
+                        x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()
+                    };
+                }
+            }
+            assert!(
+                (cost - model.training_cost).abs() <= 0.02 * model.training_cost,
+                "{name}: recomputed cost {cost}, reported {}",
+                model.training_cost
+            );
+            ours.push(model.training_cost);
+        }
+        let spark = floats(&case["costs"]);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        eprintln!("{name}: costs {ours:?}, Spark {spark:?}");
+        // Randomized: over three seeds, the mean cost is at most Spark's mean plus 5%.
+        assert!(
+            mean(&ours) <= 1.05 * mean(&spark),
+            "{name}: mean cost {} vs Spark {}",
+            mean(&ours),
+            mean(&spark)
+        );
+    }
+}

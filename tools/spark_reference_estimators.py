@@ -267,7 +267,27 @@ def isotonic(spark, out):
         print(name, "done", len(out[name]["boundaries"]))
 
 
-GROUPS = {"naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr, "isotonic": isotonic}
+def bisecting(spark, out):
+    from pyspark.ml.clustering import BisectingKMeans
+    iris = csv_frame(spark, "iris_train.csv", ["f0", "f1", "f2", "f3"])
+    diabetes = csv_frame(spark, "diabetes_train.csv", ["f%d" % j for j in range(10)])
+    cases = [
+        ("bkm_iris_k3", iris, dict(k=3)),
+        ("bkm_iris_k6_cosine", iris, dict(k=6, distanceMeasure="cosine")),
+        ("bkm_diabetes_k5", diabetes, dict(k=5)),
+        ("bkm_diabetes_k8_min10", diabetes, dict(k=8, minDivisibleClusterSize=10.0)),
+    ]
+    for name, df, params in cases:
+        costs = []
+        for seed in [1, 2, 3]:
+            model = BisectingKMeans(seed=seed, **params).fit(df)
+            costs.append(model.summary.trainingCost)
+        out[name] = {"params": params, "costs": costs}
+        print(name, "done", costs)
+
+
+GROUPS = {"naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr,
+          "isotonic": isotonic, "bisecting": bisecting}
 
 
 def main():

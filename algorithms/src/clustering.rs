@@ -1,9 +1,12 @@
 //! Clustering: k-means (`k-means||` and `random` initialization, Euclidean and cosine
-//! distances) and the silhouette evaluator.
+//! distances), bisecting k-means, and the silhouette evaluator.
 
+pub mod bisecting;
+pub mod bisecting_kernel;
 pub mod kmeans;
 pub mod kmeans_kernel;
 pub mod silhouette;
 
+pub use bisecting::{BisectingKMeans, BisectingKMeansModel};
 pub use kmeans::{DistanceMeasure, InitMode, KMeans, KMeansModel};
 pub use silhouette::ClusteringEvaluator;
