@@ -49,8 +49,8 @@ pub struct EstimatorArgs {
 /// Flags in neither table (`--max-iter`, `--out`, ...) apply to every algorithm.
 pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
     use Algorithm::{
-        BisectingKmeans as Bkm, GeneralizedLinearRegression as Glr, IsotonicRegression as Iso,
-        LinearSvc as Svc, NaiveBayes as Nb,
+        BisectingKmeans as Bkm, GaussianMixture as Gmm, GeneralizedLinearRegression as Glr,
+        IsotonicRegression as Iso, LinearSvc as Svc, NaiveBayes as Nb,
     };
     &[
         ("model_type", &[Nb]),
@@ -62,20 +62,20 @@ pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
         ("isotonic", &[Iso]),
         ("feature_index", &[Iso]),
         ("min_divisible_cluster_size", &[Bkm]),
-        ("k", &[Bkm]),
-        ("seed", &[Bkm]),
+        ("k", &[Bkm, Gmm]),
+        ("seed", &[Bkm, Gmm]),
         ("distance_measure", &[Bkm]),
         ("family", &[Glr]),
         ("reg_param", &[Svc, Glr]),
-        ("tol", &[Svc, Glr]),
+        ("tol", &[Svc, Glr, Gmm]),
         ("fit_intercept", &[Svc, Glr]),
         ("standardization", &[Svc]),
         ("threshold", &[Svc]),
         ("label_col", &[Nb, Svc, Glr, Iso]),
-        ("weight_col", &[Nb, Svc, Glr, Iso, Bkm]),
-        ("features_cols", &[Nb, Svc, Glr, Iso, Bkm]),
-        ("handle_invalid", &[Nb, Svc, Glr, Iso, Bkm]),
-        ("test_data", &[Nb, Svc, Glr, Iso, Bkm]),
+        ("weight_col", &[Nb, Svc, Glr, Iso, Bkm, Gmm]),
+        ("features_cols", &[Nb, Svc, Glr, Iso, Bkm, Gmm]),
+        ("handle_invalid", &[Nb, Svc, Glr, Iso, Bkm, Gmm]),
+        ("test_data", &[Nb, Svc, Glr, Iso, Bkm, Gmm]),
     ]
 };
 

@@ -26,6 +26,8 @@ pub enum Algorithm {
     IsotonicRegression,
     /// Bisecting k-means (divisive hierarchical clustering).
     BisectingKmeans,
+    /// Gaussian mixture (EM, full covariances).
+    GaussianMixture,
 }
 
 /// Input formats.

@@ -415,7 +415,8 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
         | Algorithm::LinearSvc
         | Algorithm::GeneralizedLinearRegression
         | Algorithm::IsotonicRegression
-        | Algorithm::BisectingKmeans => {
+        | Algorithm::BisectingKmeans
+        | Algorithm::GaussianMixture => {
             let (json, human, model) =
                 crate::train_estimators::fit(args, spec, &data, &mut on_iter)?;
             (json, human, Trained::Estimator(model))

@@ -9,7 +9,8 @@ use cinder_algorithms::classification::{
     LinearSvc, LinearSvcModel, ModelType, NaiveBayes, NaiveBayesModel,
 };
 use cinder_algorithms::clustering::{
-    BisectingKMeans, BisectingKMeansModel, ClusteringEvaluator, DistanceMeasure,
+    BisectingKMeans, BisectingKMeansModel, ClusteringEvaluator, DistanceMeasure, GaussianMixture,
+    GaussianMixtureModel,
 };
 use cinder_algorithms::evaluation::{
     BinaryClassificationEvaluator, MulticlassClassificationEvaluator, RegressionEvaluator,
@@ -33,6 +34,8 @@ pub enum EstimatorModel {
     Isotonic(IsotonicRegressionModel),
     /// Bisecting k-means.
     Bisecting(BisectingKMeansModel),
+    /// Gaussian mixture.
+    Mixture(GaussianMixtureModel),
 }
 
 /// `(--json object, one line for people, model)`.
@@ -200,6 +203,29 @@ pub fn fit(
             );
             (json, human, EstimatorModel::Bisecting(model))
         }
+        Algorithm::GaussianMixture => {
+            let model = GaussianMixture {
+                k: args.k.unwrap_or(2),
+                max_iter: args.max_iter.unwrap_or(100),
+                tol: args.tol.unwrap_or(0.01),
+                seed: args.seed,
+                columns: spec,
+                ..GaussianMixture::default()
+            }
+            .fit_with_progress(data, on_iter)?;
+            let json = json!({
+                "log_likelihood": model.log_likelihood, "weights": model.weights,
+                "means": model.means, "covariances": model.covariances,
+                "iterations": model.iterations,
+            });
+            let human = format!(
+                "Gaussian mixture: {} components, log-likelihood {}, {} iterations",
+                model.weights.len(),
+                model.log_likelihood,
+                model.iterations
+            );
+            (json, human, EstimatorModel::Mixture(model))
+        }
         other => bail!("{other:?} is not one of the estimators of issue 17"),
     })
 }
@@ -223,6 +249,9 @@ impl EstimatorModel {
             "bisecting-kmeans" => BisectingKMeansModel::load(dir)
                 .map(Self::Bisecting)
                 .map_err(Into::into),
+            "gaussian-mixture" => GaussianMixtureModel::load(dir)
+                .map(Self::Mixture)
+                .map_err(Into::into),
             _ => return None,
         })
     }
@@ -235,6 +264,7 @@ impl EstimatorModel {
             Self::Glr(m) => m.save(dir)?,
             Self::Isotonic(m) => m.save(dir)?,
             Self::Bisecting(m) => m.save(dir)?,
+            Self::Mixture(m) => m.save(dir)?,
         }
         Ok(())
     }
@@ -247,6 +277,7 @@ impl EstimatorModel {
             Self::Glr(m) => m.coefficients.len(),
             Self::Isotonic(m) => m.params.feature_index + 1,
             Self::Bisecting(m) => m.tree.centers[&1].len(),
+            Self::Mixture(m) => m.means.first().map_or(0, Vec::len),
         }
     }
 
@@ -258,12 +289,13 @@ impl EstimatorModel {
             Self::Glr(m) => &m.params.columns,
             Self::Isotonic(m) => &m.params.columns,
             Self::Bisecting(m) => &m.params.columns,
+            Self::Mixture(m) => &m.params.columns,
         }
     }
 
     /// Whether it has a label (supervised).
     pub fn supervised(&self) -> bool {
-        !matches!(self, Self::Bisecting(_))
+        !matches!(self, Self::Bisecting(_) | Self::Mixture(_))
     }
 
     /// Adds Spark's prediction columns.
@@ -274,6 +306,7 @@ impl EstimatorModel {
             Self::Glr(m) => m.transform(data)?,
             Self::Isotonic(m) => m.transform(data)?,
             Self::Bisecting(m) => m.transform(data)?,
+            Self::Mixture(m) => m.transform(data)?,
         })
     }
 
@@ -283,7 +316,7 @@ impl EstimatorModel {
         let (binary, score) = match self {
             Self::NaiveBayes(m) => (m.num_classes() == 2, "probability"),
             Self::LinearSvc(_) => (true, "rawPrediction"),
-            Self::Bisecting(_) => {
+            Self::Bisecting(_) | Self::Mixture(_) => {
                 let silhouette = ClusteringEvaluator {
                     columns: columns.clone(),
                     prediction: "prediction".into(),
@@ -340,7 +373,10 @@ fn classifier_metrics(
 
 /// Whether `algorithm` (one of this module's) learns from a label.
 pub fn supervised(algorithm: Algorithm) -> bool {
-    !matches!(algorithm, Algorithm::Kmeans | Algorithm::BisectingKmeans)
+    !matches!(
+        algorithm,
+        Algorithm::Kmeans | Algorithm::BisectingKmeans | Algorithm::GaussianMixture
+    )
 }
 
 /// Whether a JSON value holds a `null` anywhere (serde_json writes NaN and infinity as null),

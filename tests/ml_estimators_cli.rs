@@ -328,3 +328,26 @@ fn bisecting_kmeans_json() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn gaussian_mixture_json() {
+    let json = saved_model_evaluates_the_same(
+        "ml-est-cli-gmm",
+        &[
+            "gaussian-mixture",
+            "--data",
+            &data("iris_train.csv"),
+            "--features-cols",
+            "f0,f1,f2,f3",
+            "--k",
+            "3",
+            "--seed",
+            "2",
+        ],
+        &data("iris_test.csv"),
+    );
+    assert!(json["log_likelihood"].is_f64(), "{json}");
+    assert_eq!(json["weights"].as_array().unwrap().len(), 3);
+    assert_eq!(json["covariances"][0].as_array().unwrap().len(), 16);
+    assert!(json["test_metrics"]["silhouette"].is_f64());
+}

@@ -286,8 +286,26 @@ def bisecting(spark, out):
         print(name, "done", costs)
 
 
+def mixture(spark, out):
+    from pyspark.ml.clustering import GaussianMixture
+    iris = csv_frame(spark, "iris_train.csv", ["f0", "f1", "f2", "f3"])
+    diabetes = csv_frame(spark, "diabetes_train.csv", ["f0", "f2", "f3", "f8"])
+    cases = [
+        ("gmm_iris_k3", iris, dict(k=3)),
+        ("gmm_iris_k2_tight", iris, dict(k=2, tol=1e-6, maxIter=300)),
+        ("gmm_diabetes_k4", diabetes, dict(k=4)),
+    ]
+    for name, df, params in cases:
+        lls = []
+        for seed in range(1, 9):
+            model = GaussianMixture(seed=seed, **params).fit(df)
+            lls.append(model.summary.logLikelihood)
+        out[name] = {"params": params, "log_likelihoods": lls}
+        print(name, "done", lls)
+
+
 GROUPS = {"naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr,
-          "isotonic": isotonic, "bisecting": bisecting}
+          "isotonic": isotonic, "bisecting": bisecting, "mixture": mixture}
 
 
 def main():
