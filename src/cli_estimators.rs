@@ -42,6 +42,15 @@ pub struct EstimatorArgs {
     /// a cluster needs to be split.
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub min_divisible_cluster_size: f64,
+    /// classifier (one-vs-rest): the binary classifier of each class, which takes its own
+    /// flags (--reg-param, --max-iter, ...).
+    #[arg(long, default_value = "logistic-regression",
+          value_parser = ["logistic-regression", "linear-svc"])]
+    pub classifier: String,
+    /// parallelism (one-vs-rest): binary fits at a time [default: every class at once; Spark's
+    /// default is 1].
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<usize>,
 }
 
 /// Flags of [`EstimatorArgs`] and shared flags the new estimators read (clap ids), with the
@@ -50,7 +59,7 @@ pub struct EstimatorArgs {
 pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
     use Algorithm::{
         BisectingKmeans as Bkm, GaussianMixture as Gmm, GeneralizedLinearRegression as Glr,
-        IsotonicRegression as Iso, LinearSvc as Svc, NaiveBayes as Nb,
+        IsotonicRegression as Iso, LinearSvc as Svc, NaiveBayes as Nb, OneVsRest as Ovr,
     };
     &[
         ("model_type", &[Nb]),
@@ -66,16 +75,19 @@ pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
         ("seed", &[Bkm, Gmm]),
         ("distance_measure", &[Bkm]),
         ("family", &[Glr]),
-        ("reg_param", &[Svc, Glr]),
-        ("tol", &[Svc, Glr, Gmm]),
-        ("fit_intercept", &[Svc, Glr]),
-        ("standardization", &[Svc]),
+        ("classifier", &[Ovr]),
+        ("parallelism", &[Ovr]),
+        ("reg_param", &[Svc, Glr, Ovr]),
+        ("elastic_net_param", &[Ovr]),
+        ("tol", &[Svc, Glr, Gmm, Ovr]),
+        ("fit_intercept", &[Svc, Glr, Ovr]),
+        ("standardization", &[Svc, Ovr]),
         ("threshold", &[Svc]),
-        ("label_col", &[Nb, Svc, Glr, Iso]),
-        ("weight_col", &[Nb, Svc, Glr, Iso, Bkm, Gmm]),
-        ("features_cols", &[Nb, Svc, Glr, Iso, Bkm, Gmm]),
-        ("handle_invalid", &[Nb, Svc, Glr, Iso, Bkm, Gmm]),
-        ("test_data", &[Nb, Svc, Glr, Iso, Bkm, Gmm]),
+        ("label_col", &[Nb, Svc, Glr, Iso, Ovr]),
+        ("weight_col", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr]),
+        ("features_cols", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr]),
+        ("handle_invalid", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr]),
+        ("test_data", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr]),
     ]
 };
 
@@ -99,6 +111,9 @@ pub fn check(args: &TrainArgs) -> Result<(), String> {
             );
         }
         _ => {}
+    }
+    if e.parallelism == Some(0) {
+        return Err("--parallelism 0: must be at least 1".into());
     }
     let m = e.min_divisible_cluster_size;
     if !(m > 0.0 && m.is_finite()) {

@@ -28,6 +28,8 @@ pub enum Algorithm {
     BisectingKmeans,
     /// Gaussian mixture (EM, full covariances).
     GaussianMixture,
+    /// One-vs-rest over a binary classifier (--classifier).
+    OneVsRest,
 }
 
 /// Input formats.

@@ -416,7 +416,8 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
         | Algorithm::GeneralizedLinearRegression
         | Algorithm::IsotonicRegression
         | Algorithm::BisectingKmeans
-        | Algorithm::GaussianMixture => {
+        | Algorithm::GaussianMixture
+        | Algorithm::OneVsRest => {
             let (json, human, model) =
                 crate::train_estimators::fit(args, spec, &data, &mut on_iter)?;
             (json, human, Trained::Estimator(model))

@@ -6,7 +6,8 @@ use anyhow::bail;
 use cinder::cli_ml::{Algorithm, TrainArgs};
 use cinder::Dataset;
 use cinder_algorithms::classification::{
-    LinearSvc, LinearSvcModel, ModelType, NaiveBayes, NaiveBayesModel,
+    BinaryClassifier, LinearSvc, LinearSvcModel, LogisticRegression, ModelType, NaiveBayes,
+    NaiveBayesModel, OneVsRest, OneVsRestModel,
 };
 use cinder_algorithms::clustering::{
     BisectingKMeans, BisectingKMeansModel, ClusteringEvaluator, DistanceMeasure, GaussianMixture,
@@ -36,6 +37,8 @@ pub enum EstimatorModel {
     Bisecting(BisectingKMeansModel),
     /// Gaussian mixture.
     Mixture(GaussianMixtureModel),
+    /// One-vs-rest.
+    OneVsRest(OneVsRestModel),
 }
 
 /// `(--json object, one line for people, model)`.
@@ -226,6 +229,44 @@ pub fn fit(
             );
             (json, human, EstimatorModel::Mixture(model))
         }
+        Algorithm::OneVsRest => {
+            let classifier = match args.estimators.classifier.as_str() {
+                "logistic-regression" => BinaryClassifier::LogisticRegression(LogisticRegression {
+                    max_iter: args.max_iter.unwrap_or(100),
+                    reg_param: args.reg_param.unwrap_or(0.0),
+                    elastic_net_param: args.elastic_net_param,
+                    tol: args.tol.unwrap_or(1e-6),
+                    fit_intercept: args.fit_intercept,
+                    standardization: args.standardization,
+                    ..LogisticRegression::default()
+                }),
+                "linear-svc" => BinaryClassifier::LinearSvc(LinearSvc {
+                    max_iter: args.max_iter.unwrap_or(100),
+                    reg_param: args.reg_param.unwrap_or(0.0),
+                    tol: args.tol.unwrap_or(1e-6),
+                    fit_intercept: args.fit_intercept,
+                    standardization: args.standardization,
+                    ..LinearSvc::default()
+                }),
+                other => {
+                    bail!("--classifier {other:?}: expected logistic-regression or linear-svc")
+                }
+            };
+            let model = OneVsRest {
+                classifier,
+                parallelism: args.estimators.parallelism.unwrap_or(usize::MAX),
+                columns: spec,
+            }
+            .fit(data)?;
+            let json =
+                json!({"coefficient_matrix": model.coefficients, "intercepts": model.intercepts});
+            let human = format!(
+                "one-vs-rest ({}): {} classes",
+                args.estimators.classifier,
+                model.intercepts.len()
+            );
+            (json, human, EstimatorModel::OneVsRest(model))
+        }
         other => bail!("{other:?} is not one of the estimators of issue 17"),
     })
 }
@@ -252,6 +293,9 @@ impl EstimatorModel {
             "gaussian-mixture" => GaussianMixtureModel::load(dir)
                 .map(Self::Mixture)
                 .map_err(Into::into),
+            "one-vs-rest" => OneVsRestModel::load(dir)
+                .map(Self::OneVsRest)
+                .map_err(Into::into),
             _ => return None,
         })
     }
@@ -265,6 +309,7 @@ impl EstimatorModel {
             Self::Isotonic(m) => m.save(dir)?,
             Self::Bisecting(m) => m.save(dir)?,
             Self::Mixture(m) => m.save(dir)?,
+            Self::OneVsRest(m) => m.save(dir)?,
         }
         Ok(())
     }
@@ -278,6 +323,7 @@ impl EstimatorModel {
             Self::Isotonic(m) => m.params.feature_index + 1,
             Self::Bisecting(m) => m.tree.centers[&1].len(),
             Self::Mixture(m) => m.means.first().map_or(0, Vec::len),
+            Self::OneVsRest(m) => m.coefficients.first().map_or(0, Vec::len),
         }
     }
 
@@ -290,6 +336,7 @@ impl EstimatorModel {
             Self::Isotonic(m) => &m.params.columns,
             Self::Bisecting(m) => &m.params.columns,
             Self::Mixture(m) => &m.params.columns,
+            Self::OneVsRest(m) => &m.params.columns,
         }
     }
 
@@ -307,6 +354,7 @@ impl EstimatorModel {
             Self::Isotonic(m) => m.transform(data)?,
             Self::Bisecting(m) => m.transform(data)?,
             Self::Mixture(m) => m.transform(data)?,
+            Self::OneVsRest(m) => m.transform(data)?,
         })
     }
 
@@ -316,6 +364,7 @@ impl EstimatorModel {
         let (binary, score) = match self {
             Self::NaiveBayes(m) => (m.num_classes() == 2, "probability"),
             Self::LinearSvc(_) => (true, "rawPrediction"),
+            Self::OneVsRest(m) => (m.intercepts.len() == 2, "rawPrediction"),
             Self::Bisecting(_) | Self::Mixture(_) => {
                 let silhouette = ClusteringEvaluator {
                     columns: columns.clone(),

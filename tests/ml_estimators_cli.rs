@@ -351,3 +351,36 @@ fn gaussian_mixture_json() {
     assert_eq!(json["covariances"][0].as_array().unwrap().len(), 16);
     assert!(json["test_metrics"]["silhouette"].is_f64());
 }
+
+#[test]
+fn one_vs_rest_json() {
+    let json = saved_model_evaluates_the_same(
+        "ml-est-cli-ovr",
+        &[
+            "one-vs-rest",
+            "--data",
+            &data("iris_train.csv"),
+            "--classifier",
+            "linear-svc",
+            "--reg-param",
+            "0.01",
+            "--max-iter",
+            "50",
+        ],
+        &data("iris_test.csv"),
+    );
+    assert_eq!(json["coefficient_matrix"].as_array().unwrap().len(), 3);
+    assert!(
+        json["test_metrics"]["accuracy"].as_f64().unwrap() > 0.9,
+        "{json}"
+    );
+    let out = run_cinder(&[
+        "train",
+        "one-vs-rest",
+        "--data",
+        &data("iris_train.csv"),
+        "--parallelism",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

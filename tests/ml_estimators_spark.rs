@@ -12,7 +12,7 @@ use cinder_algorithms::evaluation::{MulticlassClassificationEvaluator, Regressio
 use cinder_algorithms::regression::{
     GeneralizedLinearRegression, GeneralizedLinearRegressionModel,
 };
-use cinder_algorithms::{FeatureCols, FeatureSpec, LocalFrame};
+use cinder_algorithms::{FeatureCols, FeatureSpec, Frame, LocalFrame};
 use common::*;
 use serde_json::Value;
 
@@ -822,5 +822,112 @@ fn gaussian_mixture_log_likelihood_is_at_least_sparks() {
             top(&ours),
             top(&spark)
         );
+    }
+}
+
+#[test]
+fn one_vs_rest_agrees_with_spark() {
+    use cinder_algorithms::classification::{BinaryClassifier, LogisticRegression, OneVsRest};
+    let cx = local_context("ml-est-ovr", 2);
+    let refs = reference();
+    let iris = csv(&cx, "iris_train.csv", 4, false);
+    let iris_test = csv(&cx, "iris_test.csv", 4, false);
+    let batches = iris.0.collect().unwrap();
+    let frame = LocalFrame {
+        batches: batches.clone(),
+    };
+    for name in ["ovr_lr_iris", "ovr_svc_iris"] {
+        let case = &refs[name];
+        let reg_param = case["params"]["regParam"].as_f64().unwrap();
+        let logistic = case["params"]["classifier"].as_str() == Some("logistic-regression");
+        let classifier = if logistic {
+            BinaryClassifier::LogisticRegression(LogisticRegression {
+                reg_param,
+                max_iter: 1000,
+                tol: 1e-12,
+                ..LogisticRegression::default()
+            })
+        } else {
+            BinaryClassifier::LinearSvc(LinearSvc {
+                reg_param,
+                max_iter: 1000,
+                tol: 1e-9,
+                ..LinearSvc::default()
+            })
+        };
+        let estimator = OneVsRest {
+            classifier,
+            parallelism: 3,
+            columns: iris.1.clone(),
+        };
+        // In process (three concurrent fits of up to 1000 iterations each).
+        let model = estimator.fit(&frame).unwrap();
+        let spark_coefficients = matrix(&case["coefficients"]);
+        let spark_intercepts = floats(&case["intercepts"]);
+        if logistic {
+            // Each binary logistic problem has one answer: Spark's, class by class.
+            for (k, (ours, spark)) in model
+                .coefficients
+                .iter()
+                .zip(&spark_coefficients)
+                .enumerate()
+            {
+                close(name, &format!("coefficients[{k}]"), ours, spark);
+            }
+            close(name, "intercepts", &model.intercepts, &spark_intercepts);
+        } else {
+            // Hinge: each class's objective at most Spark's.
+            for k in 0..3 {
+                let binary_label = frame
+                    .with_column(
+                        "binary",
+                        "ml.ovr.binary_label",
+                        rmp_serde::to_vec_named(
+                            &serde_json::json!({"label": "label", "class": k as f64}),
+                        )
+                        .unwrap(),
+                    )
+                    .unwrap();
+                let svc = LinearSvc {
+                    reg_param,
+                    columns: FeatureSpec {
+                        label: "binary".into(),
+                        ..iris.1.clone()
+                    },
+                    ..LinearSvc::default()
+                };
+                let ours = svc
+                    .objective(&binary_label, &model.coefficients[k], model.intercepts[k])
+                    .unwrap();
+                let spark = svc
+                    .objective(&binary_label, &spark_coefficients[k], spark_intercepts[k])
+                    .unwrap();
+                eprintln!("{name}: class {k} objective {ours:e}, Spark {spark:e}");
+                assert!(
+                    ours <= spark * (1.0 + 1e-6) + 1e-9,
+                    "{name}: class {k}: {ours} vs {spark}"
+                );
+            }
+        }
+        let test = accuracy(&model.transform(&iris_test.0).unwrap(), &iris.1);
+        let spark = case["test_accuracy"].as_f64().unwrap();
+        eprintln!("{name}: test accuracy {test}, Spark {spark}");
+        if logistic {
+            assert!((test - spark).abs() < 1e-12, "{name}: {test} vs {spark}");
+        } else {
+            assert!(test >= spark - 0.03, "{name}: {test} vs {spark}");
+        }
+        // On its own terms: the prediction is the class of the largest margin.
+        let predicted = model.transform(&frame).unwrap();
+        for batch in &predicted.batches {
+            let rows =
+                cinder_algorithms::features::Rows::new_features_only(batch, &iris.1).unwrap();
+            let p = cinder_algorithms::features::numeric_column(batch, "prediction").unwrap();
+            for (i, prediction) in p.iter().enumerate() {
+                let mut x = Vec::new();
+                rows.for_each(i, |_, v| x.push(v));
+                assert_eq!(*prediction, model.predict(&x));
+            }
+        }
     }
 }

@@ -304,7 +304,30 @@ def mixture(spark, out):
         print(name, "done", lls)
 
 
-GROUPS = {"naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr,
+def one_vs_rest(spark, out):
+    from pyspark.ml.classification import LogisticRegression, OneVsRest
+    features = ["f0", "f1", "f2", "f3"]
+    iris = csv_frame(spark, "iris_train.csv", features)
+    iris_test = csv_frame(spark, "iris_test.csv", features)
+    cases = [
+        ("ovr_lr_iris", LogisticRegression(regParam=0.01, maxIter=1000, tol=1e-12),
+         dict(classifier="logistic-regression", regParam=0.01)),
+        ("ovr_svc_iris", LinearSVC(regParam=0.01, maxIter=1000, tol=1e-9),
+         dict(classifier="linear-svc", regParam=0.01)),
+    ]
+    for name, classifier, params in cases:
+        model = OneVsRest(classifier=classifier, parallelism=2).fit(iris)
+        out[name] = {
+            "params": params,
+            "coefficients": [list(map(float, m.coefficients.toArray())) for m in model.models],
+            "intercepts": [float(m.intercept) for m in model.models],
+            "training_accuracy": accuracy(model, iris),
+            "test_accuracy": accuracy(model, iris_test),
+        }
+        print(name, "done", out[name]["test_accuracy"])
+
+
+GROUPS = {"one_vs_rest": one_vs_rest, "naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr,
           "isotonic": isotonic, "bisecting": bisecting, "mixture": mixture}
 
 

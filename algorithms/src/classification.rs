@@ -1,4 +1,4 @@
-//! Classification: logistic regression (binomial and multinomial), naive Bayes, linear SVC.
+//! Classification: logistic regression (binomial and multinomial), naive Bayes, linear SVC, one-vs-rest.
 
 pub mod linear_svc;
 pub mod linear_svc_kernel;
@@ -7,7 +7,9 @@ pub mod logistic;
 pub mod logistic_kernel;
 pub mod naive_bayes;
 pub mod naive_bayes_kernel;
+pub mod one_vs_rest;
 
 pub use linear_svc::{LinearSvc, LinearSvcModel};
 pub use logistic::{Family, LogisticRegression, LogisticRegressionModel};
 pub use naive_bayes::{ModelType, NaiveBayes, NaiveBayesModel};
+pub use one_vs_rest::{BinaryClassifier, OneVsRest, OneVsRestModel};
