@@ -51,6 +51,24 @@ pub struct EstimatorArgs {
     /// default is 1].
     #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
+    /// layers (multilayer perceptron): input size, hidden sizes, classes, comma separated.
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    pub layers: Option<Vec<usize>>,
+    /// blockSize (multilayer perceptron; accepted, no effect on the model).
+    #[arg(long, default_value_t = 128)]
+    pub block_size: usize,
+    /// stepSize (multilayer perceptron, gd).
+    #[arg(long, default_value_t = 0.03, allow_hyphen_values = true)]
+    pub step_size: f64,
+    /// initialWeights (multilayer perceptron): flat weights in Spark's order, comma
+    /// separated.
+    #[arg(
+        long,
+        value_name = "W,W,...",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
+    pub initial_weights: Option<Vec<f64>>,
 }
 
 /// Flags of [`EstimatorArgs`] and shared flags the new estimators read (clap ids), with the
@@ -59,7 +77,8 @@ pub struct EstimatorArgs {
 pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
     use Algorithm::{
         BisectingKmeans as Bkm, GaussianMixture as Gmm, GeneralizedLinearRegression as Glr,
-        IsotonicRegression as Iso, LinearSvc as Svc, NaiveBayes as Nb, OneVsRest as Ovr,
+        IsotonicRegression as Iso, LinearSvc as Svc, MultilayerPerceptronClassifier as Mlp,
+        NaiveBayes as Nb, OneVsRest as Ovr,
     };
     &[
         ("model_type", &[Nb]),
@@ -72,22 +91,27 @@ pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
         ("feature_index", &[Iso]),
         ("min_divisible_cluster_size", &[Bkm]),
         ("k", &[Bkm, Gmm]),
-        ("seed", &[Bkm, Gmm]),
+        ("seed", &[Bkm, Gmm, Mlp]),
         ("distance_measure", &[Bkm]),
         ("family", &[Glr]),
         ("classifier", &[Ovr]),
+        ("layers", &[Mlp]),
+        ("block_size", &[Mlp]),
+        ("step_size", &[Mlp]),
+        ("initial_weights", &[Mlp]),
+        ("solver", &[Mlp]),
         ("parallelism", &[Ovr]),
         ("reg_param", &[Svc, Glr, Ovr]),
         ("elastic_net_param", &[Ovr]),
-        ("tol", &[Svc, Glr, Gmm, Ovr]),
+        ("tol", &[Svc, Glr, Gmm, Ovr, Mlp]),
         ("fit_intercept", &[Svc, Glr, Ovr]),
         ("standardization", &[Svc, Ovr]),
         ("threshold", &[Svc]),
-        ("label_col", &[Nb, Svc, Glr, Iso, Ovr]),
-        ("weight_col", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr]),
-        ("features_cols", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr]),
-        ("handle_invalid", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr]),
-        ("test_data", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr]),
+        ("label_col", &[Nb, Svc, Glr, Iso, Ovr, Mlp]),
+        ("weight_col", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr, Mlp]),
+        ("features_cols", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr, Mlp]),
+        ("handle_invalid", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr, Mlp]),
+        ("test_data", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr, Mlp]),
     ]
 };
 
@@ -111,6 +135,21 @@ pub fn check(args: &TrainArgs) -> Result<(), String> {
             );
         }
         _ => {}
+    }
+    if args.algorithm == Algorithm::MultilayerPerceptronClassifier {
+        match &e.layers {
+            None => return Err("--layers is required (input size, hidden sizes, classes)".into()),
+            Some(l) if l.len() < 2 || l.contains(&0) => {
+                return Err(format!("--layers {l:?}: at least two layers, none empty"))
+            }
+            _ => {}
+        }
+        if args.solver == "normal" {
+            return Err("--solver normal: the multilayer perceptron takes l-bfgs or gd".into());
+        }
+        if !(e.step_size > 0.0 && e.step_size.is_finite()) {
+            return Err(format!("--step-size {}: must be > 0", e.step_size));
+        }
     }
     if e.parallelism == Some(0) {
         return Err("--parallelism 0: must be at least 1".into());

@@ -30,6 +30,8 @@ pub enum Algorithm {
     GaussianMixture,
     /// One-vs-rest over a binary classifier (--classifier).
     OneVsRest,
+    /// Multilayer perceptron classifier (sigmoid hidden layers, softmax output).
+    MultilayerPerceptronClassifier,
 }
 
 /// Input formats.
@@ -147,8 +149,9 @@ pub struct TrainArgs {
         "auto", "binomial", "multinomial", "gaussian", "poisson", "gamma", "tweedie",
     ])]
     pub family: String,
-    /// solver (linear regression): auto, l-bfgs or normal.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "l-bfgs", "normal"])]
+    /// solver: auto, l-bfgs or normal (linear regression); auto, l-bfgs or gd (multilayer
+    /// perceptron, where auto is l-bfgs).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "l-bfgs", "normal", "gd"])]
     pub solver: String,
     /// k (k-means [default: 2]; bisecting k-means [default: 4]).
     #[arg(long)]

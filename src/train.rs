@@ -417,7 +417,8 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
         | Algorithm::IsotonicRegression
         | Algorithm::BisectingKmeans
         | Algorithm::GaussianMixture
-        | Algorithm::OneVsRest => {
+        | Algorithm::OneVsRest
+        | Algorithm::MultilayerPerceptronClassifier => {
             let (json, human, model) =
                 crate::train_estimators::fit(args, spec, &data, &mut on_iter)?;
             (json, human, Trained::Estimator(model))

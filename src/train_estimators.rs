@@ -6,8 +6,9 @@ use anyhow::bail;
 use cinder::cli_ml::{Algorithm, TrainArgs};
 use cinder::Dataset;
 use cinder_algorithms::classification::{
-    BinaryClassifier, LinearSvc, LinearSvcModel, LogisticRegression, ModelType, NaiveBayes,
-    NaiveBayesModel, OneVsRest, OneVsRestModel,
+    BinaryClassifier, LinearSvc, LinearSvcModel, LogisticRegression, MlpSolver, ModelType,
+    MultilayerPerceptronClassifier, MultilayerPerceptronModel, NaiveBayes, NaiveBayesModel,
+    OneVsRest, OneVsRestModel,
 };
 use cinder_algorithms::clustering::{
     BisectingKMeans, BisectingKMeansModel, ClusteringEvaluator, DistanceMeasure, GaussianMixture,
@@ -39,6 +40,8 @@ pub enum EstimatorModel {
     Mixture(GaussianMixtureModel),
     /// One-vs-rest.
     OneVsRest(OneVsRestModel),
+    /// Multilayer perceptron.
+    Mlp(MultilayerPerceptronModel),
 }
 
 /// `(--json object, one line for people, model)`.
@@ -267,6 +270,43 @@ pub fn fit(
             );
             (json, human, EstimatorModel::OneVsRest(model))
         }
+        Algorithm::MultilayerPerceptronClassifier => {
+            let e = &args.estimators;
+            let model = MultilayerPerceptronClassifier {
+                layers: e.layers.clone().unwrap_or_default(),
+                block_size: e.block_size,
+                solver: match args.solver.as_str() {
+                    "auto" | "l-bfgs" => MlpSolver::LBfgs,
+                    "gd" => MlpSolver::Gd,
+                    other => bail!("--solver {other:?}: expected l-bfgs or gd"),
+                },
+                max_iter: args.max_iter.unwrap_or(100),
+                tol: args.tol.unwrap_or(1e-6),
+                step_size: e.step_size,
+                seed: args.seed,
+                initial_weights: e.initial_weights.clone().unwrap_or_default(),
+                columns: spec,
+            }
+            .fit_with_progress(data, on_iter)?;
+            let json = json!({
+                "weights": model.weights,
+                "objective_history": model.summary.objective_history,
+                "iterations": model.summary.iterations,
+            });
+            let human = format!(
+                "multilayer perceptron {:?}: {} weights, {} iterations, final loss {}",
+                model.params.layers,
+                model.weights.len(),
+                model.summary.iterations,
+                model
+                    .summary
+                    .objective_history
+                    .last()
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            );
+            (json, human, EstimatorModel::Mlp(model))
+        }
         other => bail!("{other:?} is not one of the estimators of issue 17"),
     })
 }
@@ -296,6 +336,9 @@ impl EstimatorModel {
             "one-vs-rest" => OneVsRestModel::load(dir)
                 .map(Self::OneVsRest)
                 .map_err(Into::into),
+            "multilayer-perceptron-classifier" => MultilayerPerceptronModel::load(dir)
+                .map(Self::Mlp)
+                .map_err(Into::into),
             _ => return None,
         })
     }
@@ -310,6 +353,7 @@ impl EstimatorModel {
             Self::Bisecting(m) => m.save(dir)?,
             Self::Mixture(m) => m.save(dir)?,
             Self::OneVsRest(m) => m.save(dir)?,
+            Self::Mlp(m) => m.save(dir)?,
         }
         Ok(())
     }
@@ -324,6 +368,7 @@ impl EstimatorModel {
             Self::Bisecting(m) => m.tree.centers[&1].len(),
             Self::Mixture(m) => m.means.first().map_or(0, Vec::len),
             Self::OneVsRest(m) => m.coefficients.first().map_or(0, Vec::len),
+            Self::Mlp(m) => m.params.layers[0],
         }
     }
 
@@ -337,6 +382,7 @@ impl EstimatorModel {
             Self::Bisecting(m) => &m.params.columns,
             Self::Mixture(m) => &m.params.columns,
             Self::OneVsRest(m) => &m.params.columns,
+            Self::Mlp(m) => &m.params.columns,
         }
     }
 
@@ -355,6 +401,7 @@ impl EstimatorModel {
             Self::Bisecting(m) => m.transform(data)?,
             Self::Mixture(m) => m.transform(data)?,
             Self::OneVsRest(m) => m.transform(data)?,
+            Self::Mlp(m) => m.transform(data)?,
         })
     }
 
@@ -365,6 +412,10 @@ impl EstimatorModel {
             Self::NaiveBayes(m) => (m.num_classes() == 2, "probability"),
             Self::LinearSvc(_) => (true, "rawPrediction"),
             Self::OneVsRest(m) => (m.intercepts.len() == 2, "rawPrediction"),
+            Self::Mlp(m) => (
+                m.params.layers[m.params.layers.len() - 1] == 2,
+                "probability",
+            ),
             Self::Bisecting(_) | Self::Mixture(_) => {
                 let silhouette = ClusteringEvaluator {
                     columns: columns.clone(),

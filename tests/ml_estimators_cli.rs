@@ -384,3 +384,47 @@ fn one_vs_rest_json() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn multilayer_perceptron_json() {
+    let json = saved_model_evaluates_the_same(
+        "ml-est-cli-mlp",
+        &[
+            "multilayer-perceptron-classifier",
+            "--data",
+            &data("iris_train.csv"),
+            "--layers",
+            "4,5,3",
+            "--seed",
+            "1",
+        ],
+        &data("iris_test.csv"),
+    );
+    // 4·5 + 5 + 5·3 + 3 weights, flat in Spark's order.
+    assert_eq!(json["weights"].as_array().unwrap().len(), 43);
+    let spark = spark("mlp_iris");
+    let accuracy = json["test_metrics"]["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= spark["test_accuracies"][0].as_f64().unwrap() - 0.05);
+    let out = run_cinder(&[
+        "train",
+        "multilayer-perceptron-classifier",
+        "--data",
+        &data("iris_train.csv"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--layers is required"));
+    let out = run_cinder(&[
+        "train",
+        "multilayer-perceptron-classifier",
+        "--data",
+        &data("iris_train.csv"),
+        "--layers",
+        "4,3",
+        "--initial-weights",
+        "0.5,0.5",
+        "--workers",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("initialWeights"));
+}

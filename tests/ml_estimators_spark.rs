@@ -98,7 +98,7 @@ fn close(case: &str, what: &str, ours: &[f64], spark: &[f64]) {
     }
 }
 
-fn accuracy(predicted: &Dataset, spec: &FeatureSpec) -> f64 {
+fn accuracy<F: Frame>(predicted: &F, spec: &FeatureSpec) -> f64 {
     MulticlassClassificationEvaluator {
         label: spec.label.clone(),
         prediction: "prediction".into(),
@@ -929,5 +929,68 @@ fn one_vs_rest_agrees_with_spark() {
                 assert_eq!(*prediction, model.predict(&x));
             }
         }
+    }
+}
+
+#[test]
+fn multilayer_perceptron_test_accuracy_is_at_least_sparks() {
+    use cinder_algorithms::classification::{MlpSolver, MultilayerPerceptronClassifier};
+    let cx = local_context("ml-est-mlp", 2);
+    let refs = reference();
+    let iris = csv(&cx, "iris_train.csv", 4, false);
+    let iris_test = csv(&cx, "iris_test.csv", 4, false);
+    let multiclass = libsvm(&cx, "sample_multiclass_classification_data.txt");
+    let cases = [
+        ("mlp_iris", &iris, &iris_test),
+        ("mlp_iris_gd", &iris, &iris_test),
+        ("mlp_multiclass", &multiclass, &multiclass),
+    ];
+    for (name, (data, spec), (test, _)) in cases {
+        let case = &refs[name];
+        let params = &case["params"];
+        let frame = LocalFrame {
+            batches: data.collect().unwrap(),
+        };
+        let test = LocalFrame {
+            batches: test.collect().unwrap(),
+        };
+        let mut ours = Vec::new();
+        for seed in 1..=4u64 {
+            let model = MultilayerPerceptronClassifier {
+                layers: params["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l.as_u64().unwrap() as usize)
+                    .collect(),
+                solver: if params["solver"].as_str() == Some("gd") {
+                    MlpSolver::Gd
+                } else {
+                    MlpSolver::LBfgs
+                },
+                step_size: params["stepSize"].as_f64().unwrap_or(0.03),
+                max_iter: params["maxIter"].as_u64().unwrap_or(100) as usize,
+                seed,
+                columns: spec.clone(),
+                ..MultilayerPerceptronClassifier::default()
+            }
+            .fit(&frame)
+            .unwrap();
+            // On its own terms: training lowered the cross-entropy.
+            let h = &model.summary.objective_history;
+            assert!(h.last().unwrap() < &h[0], "{name}: loss {h:?}");
+            ours.push(accuracy(&model.transform(&test).unwrap(), spec));
+        }
+        let spark = floats(&case["test_accuracies"]);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        eprintln!("{name}: test accuracies {ours:?}, Spark {spark:?}");
+        // Randomized starts: over four seeds, the mean test accuracy at least Spark's minus
+        // 0.05.
+        assert!(
+            mean(&ours) >= mean(&spark) - 0.05,
+            "{name}: mean accuracy {} vs Spark {}",
+            mean(&ours),
+            mean(&spark)
+        );
     }
 }

@@ -327,7 +327,28 @@ def one_vs_rest(spark, out):
         print(name, "done", out[name]["test_accuracy"])
 
 
-GROUPS = {"one_vs_rest": one_vs_rest, "naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr,
+def mlp(spark, out):
+    from pyspark.ml.classification import MultilayerPerceptronClassifier
+    features = ["f0", "f1", "f2", "f3"]
+    iris = csv_frame(spark, "iris_train.csv", features)
+    iris_test = csv_frame(spark, "iris_test.csv", features)
+    multiclass = libsvm(spark, "sample_multiclass_classification_data.txt")
+    cases = [
+        ("mlp_iris", iris, iris_test, dict(layers=[4, 5, 3])),
+        ("mlp_iris_gd", iris, iris_test, dict(layers=[4, 8, 3], solver="gd", stepSize=0.5,
+                                               maxIter=200)),
+        ("mlp_multiclass", multiclass, multiclass, dict(layers=[4, 6, 4, 3])),
+    ]
+    for name, df, test, params in cases:
+        accs = []
+        for seed in range(1, 5):
+            model = MultilayerPerceptronClassifier(seed=seed, **params).fit(df)
+            accs.append(accuracy(model, test))
+        out[name] = {"params": params, "test_accuracies": accs}
+        print(name, "done", accs)
+
+
+GROUPS = {"mlp": mlp, "one_vs_rest": one_vs_rest, "naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr,
           "isotonic": isotonic, "bisecting": bisecting, "mixture": mixture}
 
 
