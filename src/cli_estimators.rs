@@ -57,9 +57,10 @@ pub struct EstimatorArgs {
     /// blockSize (multilayer perceptron; accepted, no effect on the model).
     #[arg(long, default_value_t = 128)]
     pub block_size: usize,
-    /// stepSize (multilayer perceptron, gd).
-    #[arg(long, default_value_t = 0.03, allow_hyphen_values = true)]
-    pub step_size: f64,
+    /// stepSize (multilayer perceptron gd [default: 0.03]; factorization machines
+    /// [default: 1.0]).
+    #[arg(long, allow_hyphen_values = true)]
+    pub step_size: Option<f64>,
     /// initialWeights (multilayer perceptron): flat weights in Spark's order, comma
     /// separated.
     #[arg(
@@ -69,6 +70,18 @@ pub struct EstimatorArgs {
         allow_hyphen_values = true
     )]
     pub initial_weights: Option<Vec<f64>>,
+    /// factorSize (factorization machines).
+    #[arg(long, default_value_t = 8)]
+    pub factor_size: usize,
+    /// fitLinear (factorization machines).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub fit_linear: bool,
+    /// miniBatchFraction (factorization machines): in (0, 1].
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub mini_batch_fraction: f64,
+    /// initStd (factorization machines): standard deviation of the initial factors.
+    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
+    pub init_std: f64,
 }
 
 /// Flags of [`EstimatorArgs`] and shared flags the new estimators read (clap ids), with the
@@ -76,9 +89,9 @@ pub struct EstimatorArgs {
 /// Flags in neither table (`--max-iter`, `--out`, ...) apply to every algorithm.
 pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
     use Algorithm::{
-        BisectingKmeans as Bkm, GaussianMixture as Gmm, GeneralizedLinearRegression as Glr,
-        IsotonicRegression as Iso, LinearSvc as Svc, MultilayerPerceptronClassifier as Mlp,
-        NaiveBayes as Nb, OneVsRest as Ovr,
+        BisectingKmeans as Bkm, FmClassifier as Fmc, FmRegressor as Fmr, GaussianMixture as Gmm,
+        GeneralizedLinearRegression as Glr, IsotonicRegression as Iso, LinearSvc as Svc,
+        MultilayerPerceptronClassifier as Mlp, NaiveBayes as Nb, OneVsRest as Ovr,
     };
     &[
         ("model_type", &[Nb]),
@@ -91,27 +104,40 @@ pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
         ("feature_index", &[Iso]),
         ("min_divisible_cluster_size", &[Bkm]),
         ("k", &[Bkm, Gmm]),
-        ("seed", &[Bkm, Gmm, Mlp]),
+        ("seed", &[Bkm, Gmm, Mlp, Fmc, Fmr]),
         ("distance_measure", &[Bkm]),
         ("family", &[Glr]),
         ("classifier", &[Ovr]),
         ("layers", &[Mlp]),
         ("block_size", &[Mlp]),
-        ("step_size", &[Mlp]),
+        ("step_size", &[Mlp, Fmc, Fmr]),
+        ("factor_size", &[Fmc, Fmr]),
+        ("fit_linear", &[Fmc, Fmr]),
+        ("mini_batch_fraction", &[Fmc, Fmr]),
+        ("init_std", &[Fmc, Fmr]),
         ("initial_weights", &[Mlp]),
-        ("solver", &[Mlp]),
+        ("solver", &[Mlp, Fmc, Fmr]),
         ("parallelism", &[Ovr]),
-        ("reg_param", &[Svc, Glr, Ovr]),
+        ("reg_param", &[Svc, Glr, Ovr, Fmc, Fmr]),
         ("elastic_net_param", &[Ovr]),
-        ("tol", &[Svc, Glr, Gmm, Ovr, Mlp]),
-        ("fit_intercept", &[Svc, Glr, Ovr]),
+        ("tol", &[Svc, Glr, Gmm, Ovr, Mlp, Fmc, Fmr]),
+        ("fit_intercept", &[Svc, Glr, Ovr, Fmc, Fmr]),
         ("standardization", &[Svc, Ovr]),
         ("threshold", &[Svc]),
-        ("label_col", &[Nb, Svc, Glr, Iso, Ovr, Mlp]),
+        ("label_col", &[Nb, Svc, Glr, Iso, Ovr, Mlp, Fmc, Fmr]),
         ("weight_col", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr, Mlp]),
-        ("features_cols", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr, Mlp]),
-        ("handle_invalid", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr, Mlp]),
-        ("test_data", &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr, Mlp]),
+        (
+            "features_cols",
+            &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr, Mlp, Fmc, Fmr],
+        ),
+        (
+            "handle_invalid",
+            &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr, Mlp, Fmc, Fmr],
+        ),
+        (
+            "test_data",
+            &[Nb, Svc, Glr, Iso, Bkm, Gmm, Ovr, Mlp, Fmc, Fmr],
+        ),
     ]
 };
 
@@ -144,12 +170,43 @@ pub fn check(args: &TrainArgs) -> Result<(), String> {
             }
             _ => {}
         }
-        if args.solver == "normal" {
-            return Err("--solver normal: the multilayer perceptron takes l-bfgs or gd".into());
+        if matches!(args.solver.as_str(), "normal" | "adamW") {
+            return Err(format!(
+                "--solver {}: the multilayer perceptron takes l-bfgs or gd",
+                args.solver
+            ));
         }
-        if !(e.step_size > 0.0 && e.step_size.is_finite()) {
-            return Err(format!("--step-size {}: must be > 0", e.step_size));
-        }
+    }
+    if let Some(s) = e.step_size.filter(|s| !(*s > 0.0 && s.is_finite())) {
+        return Err(format!("--step-size {s}: must be > 0"));
+    }
+    let f = e.mini_batch_fraction;
+    if !(f > 0.0 && f <= 1.0) {
+        return Err(format!("--mini-batch-fraction {f}: must be in (0, 1]"));
+    }
+    if !(e.init_std >= 0.0 && e.init_std.is_finite()) {
+        return Err(format!("--init-std {}: must be >= 0", e.init_std));
+    }
+    if e.factor_size == 0 {
+        return Err("--factor-size 0: must be at least 1".into());
+    }
+    if matches!(
+        args.algorithm,
+        Algorithm::FmClassifier | Algorithm::FmRegressor
+    ) && matches!(args.solver.as_str(), "normal" | "l-bfgs")
+    {
+        return Err(format!(
+            "--solver {}: factorization machines take adamW or gd",
+            args.solver
+        ));
+    }
+    if args.algorithm == Algorithm::LinearRegression
+        && matches!(args.solver.as_str(), "gd" | "adamW")
+    {
+        return Err(format!(
+            "--solver {}: linear regression takes auto, l-bfgs or normal",
+            args.solver
+        ));
     }
     if e.parallelism == Some(0) {
         return Err("--parallelism 0: must be at least 1".into());

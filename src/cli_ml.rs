@@ -32,6 +32,10 @@ pub enum Algorithm {
     OneVsRest,
     /// Multilayer perceptron classifier (sigmoid hidden layers, softmax output).
     MultilayerPerceptronClassifier,
+    /// Factorization machine classifier (logistic loss, labels 0/1).
+    FmClassifier,
+    /// Factorization machine regressor (squared error).
+    FmRegressor,
 }
 
 /// Input formats.
@@ -150,8 +154,9 @@ pub struct TrainArgs {
     ])]
     pub family: String,
     /// solver: auto, l-bfgs or normal (linear regression); auto, l-bfgs or gd (multilayer
-    /// perceptron, where auto is l-bfgs).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "l-bfgs", "normal", "gd"])]
+    /// perceptron, where auto is l-bfgs); auto, adamW or gd (factorization machines, where
+    /// auto is adamW).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "l-bfgs", "normal", "gd", "adamW"])]
     pub solver: String,
     /// k (k-means [default: 2]; bisecting k-means [default: 4]).
     #[arg(long)]

@@ -418,7 +418,9 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
         | Algorithm::BisectingKmeans
         | Algorithm::GaussianMixture
         | Algorithm::OneVsRest
-        | Algorithm::MultilayerPerceptronClassifier => {
+        | Algorithm::MultilayerPerceptronClassifier
+        | Algorithm::FmClassifier
+        | Algorithm::FmRegressor => {
             let (json, human, model) =
                 crate::train_estimators::fit(args, spec, &data, &mut on_iter)?;
             (json, human, Trained::Estimator(model))

@@ -18,8 +18,8 @@ use cinder_algorithms::evaluation::{
     BinaryClassificationEvaluator, MulticlassClassificationEvaluator, RegressionEvaluator,
 };
 use cinder_algorithms::regression::{
-    GeneralizedLinearRegression, GeneralizedLinearRegressionModel, IsotonicRegression,
-    IsotonicRegressionModel,
+    FactorizationMachine, FactorizationMachineModel, FmKind, FmSolver, GeneralizedLinearRegression,
+    GeneralizedLinearRegressionModel, IsotonicRegression, IsotonicRegressionModel,
 };
 use cinder_algorithms::{FeatureCols, FeatureSpec};
 use serde_json::{json, Value};
@@ -42,6 +42,8 @@ pub enum EstimatorModel {
     OneVsRest(OneVsRestModel),
     /// Multilayer perceptron.
     Mlp(MultilayerPerceptronModel),
+    /// Factorization machine (classifier or regressor).
+    Fm(FactorizationMachineModel),
 }
 
 /// `(--json object, one line for people, model)`.
@@ -282,7 +284,7 @@ pub fn fit(
                 },
                 max_iter: args.max_iter.unwrap_or(100),
                 tol: args.tol.unwrap_or(1e-6),
-                step_size: e.step_size,
+                step_size: e.step_size.unwrap_or(0.03),
                 seed: args.seed,
                 initial_weights: e.initial_weights.clone().unwrap_or_default(),
                 columns: spec,
@@ -306,6 +308,44 @@ pub fn fit(
                     .unwrap_or(f64::NAN)
             );
             (json, human, EstimatorModel::Mlp(model))
+        }
+        Algorithm::FmClassifier | Algorithm::FmRegressor => {
+            let e = &args.estimators;
+            let kind = if args.algorithm == Algorithm::FmClassifier {
+                FmKind::Classifier
+            } else {
+                FmKind::Regressor
+            };
+            let model = FactorizationMachine {
+                kind,
+                factor_size: e.factor_size,
+                fit_intercept: args.fit_intercept,
+                fit_linear: e.fit_linear,
+                reg_param: args.reg_param.unwrap_or(0.0),
+                mini_batch_fraction: e.mini_batch_fraction,
+                init_std: e.init_std,
+                max_iter: args.max_iter.unwrap_or(100),
+                step_size: e.step_size.unwrap_or(1.0),
+                tol: args.tol.unwrap_or(1e-6),
+                solver: match args.solver.as_str() {
+                    "auto" | "adamW" => FmSolver::AdamW,
+                    "gd" => FmSolver::Gd,
+                    other => bail!("--solver {other:?}: expected adamW or gd"),
+                },
+                seed: args.seed,
+                columns: spec,
+            }
+            .fit_with_progress(data, on_iter)?;
+            let json = json!({
+                "weights": model.weights, "iterations": model.iterations,
+                "loss_history": model.loss_history,
+            });
+            let human = format!(
+                "factorization machine ({kind:?}): {} weights, {} iterations",
+                model.weights.len(),
+                model.iterations
+            );
+            (json, human, EstimatorModel::Fm(model))
         }
         other => bail!("{other:?} is not one of the estimators of issue 17"),
     })
@@ -339,6 +379,9 @@ impl EstimatorModel {
             "multilayer-perceptron-classifier" => MultilayerPerceptronModel::load(dir)
                 .map(Self::Mlp)
                 .map_err(Into::into),
+            "factorization-machine" => FactorizationMachineModel::load(dir)
+                .map(Self::Fm)
+                .map_err(Into::into),
             _ => return None,
         })
     }
@@ -354,6 +397,7 @@ impl EstimatorModel {
             Self::Mixture(m) => m.save(dir)?,
             Self::OneVsRest(m) => m.save(dir)?,
             Self::Mlp(m) => m.save(dir)?,
+            Self::Fm(m) => m.save(dir)?,
         }
         Ok(())
     }
@@ -369,6 +413,7 @@ impl EstimatorModel {
             Self::Mixture(m) => m.means.first().map_or(0, Vec::len),
             Self::OneVsRest(m) => m.coefficients.first().map_or(0, Vec::len),
             Self::Mlp(m) => m.params.layers[0],
+            Self::Fm(m) => m.num_features,
         }
     }
 
@@ -383,6 +428,7 @@ impl EstimatorModel {
             Self::Mixture(m) => &m.params.columns,
             Self::OneVsRest(m) => &m.params.columns,
             Self::Mlp(m) => &m.params.columns,
+            Self::Fm(m) => &m.params.columns,
         }
     }
 
@@ -402,6 +448,7 @@ impl EstimatorModel {
             Self::Mixture(m) => m.transform(data)?,
             Self::OneVsRest(m) => m.transform(data)?,
             Self::Mlp(m) => m.transform(data)?,
+            Self::Fm(m) => m.transform(data)?,
         })
     }
 
@@ -416,6 +463,7 @@ impl EstimatorModel {
                 m.params.layers[m.params.layers.len() - 1] == 2,
                 "probability",
             ),
+            Self::Fm(m) if m.params.kind == FmKind::Classifier => (true, "probability"),
             Self::Bisecting(_) | Self::Mixture(_) => {
                 let silhouette = ClusteringEvaluator {
                     columns: columns.clone(),
@@ -424,7 +472,7 @@ impl EstimatorModel {
                 .silhouette(predicted)?;
                 return Ok(json!({ "silhouette": silhouette }));
             }
-            Self::Glr(_) | Self::Isotonic(_) => {
+            Self::Glr(_) | Self::Isotonic(_) | Self::Fm(_) => {
                 let r = RegressionEvaluator {
                     label: columns.label.clone(),
                     prediction: "prediction".into(),

@@ -428,3 +428,37 @@ fn multilayer_perceptron_json() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("initialWeights"));
 }
+
+#[test]
+fn factorization_machine_json() {
+    let json = saved_model_evaluates_the_same(
+        "ml-est-cli-fm",
+        &[
+            "fm-regressor",
+            "--data",
+            &data("diabetes_train.csv"),
+            "--factor-size",
+            "4",
+            "--step-size",
+            "0.1",
+            "--max-iter",
+            "100",
+        ],
+        &data("diabetes_test.csv"),
+    );
+    // 10 features · 4 factors + 10 linear weights + the intercept.
+    assert_eq!(json["weights"].as_array().unwrap().len(), 51);
+    let spark = spark("fm_regressor_diabetes");
+    let rmse = json["test_metrics"]["rmse"].as_f64().unwrap();
+    assert!(rmse < 1.2 * spark["scores"][0].as_f64().unwrap(), "{rmse}");
+    let out = run_cinder(&[
+        "train",
+        "fm-classifier",
+        "--data",
+        &data("diabetes_train.csv"),
+        "--solver",
+        "l-bfgs",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("adamW or gd"));
+}

@@ -994,3 +994,91 @@ fn multilayer_perceptron_test_accuracy_is_at_least_sparks() {
         );
     }
 }
+
+#[test]
+fn factorization_machines_quality_is_at_least_sparks() {
+    use cinder_algorithms::regression::{FactorizationMachine, FmKind};
+    let cx = local_context("ml-est-fm", 2);
+    let refs = reference();
+    let diabetes = csv(&cx, "diabetes_train.csv", 10, false);
+    let diabetes_test = csv(&cx, "diabetes_test.csv", 10, false);
+    let (binary, binary_spec) = csv(&cx, "nb_binary_weighted.csv", 6, false);
+    // The reference's binary label: class 1 against the others.
+    let binary = binary.with_column_raw(
+        "label",
+        "ml.ovr.binary_label",
+        rmp_serde::to_vec_named(&serde_json::json!({"label": "label", "class": 1.0})).unwrap(),
+    );
+    let cases = [
+        (
+            "fm_regressor_diabetes",
+            FmKind::Regressor,
+            &diabetes.0,
+            &diabetes_test.0,
+            &diabetes.1,
+        ),
+        (
+            "fm_classifier_binary",
+            FmKind::Classifier,
+            &binary,
+            &binary,
+            &binary_spec,
+        ),
+    ];
+    for (name, kind, data, test, spec) in cases {
+        let case = &refs[name];
+        let params = &case["params"];
+        let frame = LocalFrame {
+            batches: data.collect().unwrap(),
+        };
+        let test = LocalFrame {
+            batches: test.collect().unwrap(),
+        };
+        let mut ours = Vec::new();
+        for seed in 1..=3u64 {
+            let model = FactorizationMachine {
+                kind,
+                factor_size: params["factorSize"].as_u64().unwrap() as usize,
+                step_size: params["stepSize"].as_f64().unwrap(),
+                max_iter: params["maxIter"].as_u64().unwrap() as usize,
+                seed,
+                columns: spec.clone(),
+                ..FactorizationMachine::default()
+            }
+            .fit(&frame)
+            .unwrap();
+            // On its own terms: training lowered the loss.
+            let h = &model.loss_history;
+            assert!(
+                h.last().unwrap() < &h[0],
+                "{name}: loss {} -> {}",
+                h[0],
+                h.last().unwrap()
+            );
+            let predicted = model.transform(&test).unwrap();
+            ours.push(match kind {
+                FmKind::Regressor => {
+                    RegressionEvaluator {
+                        label: spec.label.clone(),
+                        prediction: "prediction".into(),
+                        weight: None,
+                        through_origin: false,
+                    }
+                    .metrics(&predicted)
+                    .unwrap()
+                    .rmse
+                }
+                FmKind::Classifier => accuracy(&predicted, spec),
+            });
+        }
+        let spark = floats(&case["scores"]);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        eprintln!("{name}: {ours:?}, Spark {spark:?}");
+        // Randomized starts: over three seeds, the mean test RMSE at most Spark's plus 5%, the
+        // mean accuracy at least Spark's minus 0.03.
+        match kind {
+            FmKind::Regressor => assert!(mean(&ours) <= 1.05 * mean(&spark), "{name}"),
+            FmKind::Classifier => assert!(mean(&ours) >= mean(&spark) - 0.03, "{name}"),
+        }
+    }
+}

@@ -348,7 +348,34 @@ def mlp(spark, out):
         print(name, "done", accs)
 
 
-GROUPS = {"mlp": mlp, "one_vs_rest": one_vs_rest, "naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr,
+def fm(spark, out):
+    from pyspark.ml.regression import FMRegressor
+    from pyspark.ml.classification import FMClassifier
+    features = ["f%d" % j for j in range(10)]
+    diabetes = csv_frame(spark, "diabetes_train.csv", features)
+    diabetes_test = csv_frame(spark, "diabetes_test.csv", features)
+    binary = csv_frame(spark, "nb_binary_weighted.csv", ["f%d" % j for j in range(6)])
+    from pyspark.sql import functions as F
+    binary = binary.withColumn("label", (F.col("label") == 1.0).cast("double"))
+    cases = [
+        ("fm_regressor_diabetes", FMRegressor, diabetes, diabetes_test,
+         dict(factorSize=4, stepSize=0.1, maxIter=300)),
+        ("fm_classifier_binary", FMClassifier, binary, binary,
+         dict(factorSize=4, stepSize=0.05, maxIter=200)),
+    ]
+    for name, cls, df, test, params in cases:
+        scores = []
+        for seed in range(1, 4):
+            model = cls(seed=seed, **params).fit(df)
+            if cls is FMRegressor:
+                scores.append(RegressionEvaluator(metricName="rmse").evaluate(model.transform(test)))
+            else:
+                scores.append(accuracy(model, test))
+        out[name] = {"params": params, "scores": scores}
+        print(name, "done", scores)
+
+
+GROUPS = {"fm": fm, "mlp": mlp, "one_vs_rest": one_vs_rest, "naive_bayes": naive_bayes, "linear_svc": linear_svc, "glr": glr,
           "isotonic": isotonic, "bisecting": bisecting, "mixture": mixture}
 
 

@@ -1,6 +1,8 @@
 //! Regression: linear regression (`l-bfgs` / OWL-QN and `normal` solvers), generalized linear
-//! regression (IRLS), isotonic regression (parallel pool-adjacent-violators).
+//! regression (IRLS), isotonic regression (parallel pool-adjacent-violators), factorization machines.
 
+pub mod fm;
+pub mod fm_kernel;
 pub mod glm;
 pub mod glm_family;
 pub mod glm_kernel;
@@ -9,6 +11,7 @@ pub mod isotonic_kernel;
 pub mod linear;
 pub mod linear_kernel;
 
+pub use fm::{FactorizationMachine, FactorizationMachineModel, FmKind, FmSolver};
 pub use glm::{GeneralizedLinearRegression, GeneralizedLinearRegressionModel, GlrSummary};
 pub use isotonic::{IsotonicRegression, IsotonicRegressionModel};
 pub use linear::{LinearRegression, LinearRegressionModel, Solver};
