@@ -8,6 +8,7 @@ use std::path::Path;
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
+use crate::cli_estimators::ESTIMATOR_FLAGS;
 use crate::cli_ml::{Algorithm, DataFormat, PredictArgs, TrainArgs};
 
 /// Flags only some algorithms read (clap ids), with the algorithms that read them.
@@ -121,7 +122,12 @@ pub fn check_train(args: &TrainArgs, m: &ArgMatches) -> Result<(), String> {
     let Some(algorithm) = args.algorithm else {
         return crate::cli_pipeline::check_pipeline_train(args, m);
     };
-    for (id, algorithms) in ALGORITHM_FLAGS {
+    let tables = || ALGORITHM_FLAGS.iter().chain(ESTIMATOR_FLAGS);
+    for (id, _) in tables() {
+        let algorithms: Vec<Algorithm> = tables()
+            .filter(|(other, _)| other == id)
+            .flat_map(|(_, a)| a.iter().copied())
+            .collect();
         if given(m, id) && !algorithms.contains(&algorithm) {
             let readers: Vec<String> = algorithms.iter().map(|a| algorithm_name(*a)).collect();
             return Err(format!(
@@ -159,10 +165,12 @@ pub fn check_train(args: &TrainArgs, m: &ArgMatches) -> Result<(), String> {
     if let Some(v) = args.tol {
         range("tol", v, v >= 0.0, ">= 0")?;
     }
-    let v = args.threshold;
-    range("threshold", v, (0.0..=1.0).contains(&v), "in [0, 1]")?;
-    if args.k < 2 {
-        return Err(format!("--k {}: must be at least 2", args.k));
+    if let (Some(v), Algorithm::LogisticRegression) = (args.threshold, algorithm) {
+        range("threshold", v, (0.0..=1.0).contains(&v), "in [0, 1]")?;
+    }
+    crate::cli_estimators::check(args)?;
+    if let Some(k) = args.k.filter(|k| *k < 2) {
+        return Err(format!("--k {k}: must be at least 2"));
     }
     if args.init_steps == 0 {
         return Err("--init-steps 0: must be at least 1".into());

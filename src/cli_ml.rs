@@ -28,6 +28,26 @@ pub enum Algorithm {
     GbtClassifier,
     /// Gradient-boosted trees, regression (Spark's GBTRegressor).
     GbtRegressor,
+    /// Naive Bayes (multinomial, Bernoulli, Gaussian, complement).
+    NaiveBayes,
+    /// Linear support vector classifier (hinge loss).
+    LinearSvc,
+    /// Generalized linear regression (IRLS).
+    GeneralizedLinearRegression,
+    /// Isotonic regression (parallel pool-adjacent-violators).
+    IsotonicRegression,
+    /// Bisecting k-means (divisive hierarchical clustering).
+    BisectingKmeans,
+    /// Gaussian mixture (EM, full covariances).
+    GaussianMixture,
+    /// One-vs-rest over a binary classifier (--classifier).
+    OneVsRest,
+    /// Multilayer perceptron classifier (sigmoid hidden layers, softmax output).
+    MultilayerPerceptronClassifier,
+    /// Factorization machine classifier (logistic loss, labels 0/1).
+    FmClassifier,
+    /// Factorization machine regressor (squared error).
+    FmRegressor,
 }
 
 /// Input formats.
@@ -159,18 +179,24 @@ pub struct TrainArgs {
     /// standardization.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub standardization: bool,
-    /// threshold (binomial logistic regression).
-    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
-    pub threshold: f64,
-    /// family: auto, binomial or multinomial.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "binomial", "multinomial"])]
+    /// threshold: on P(label = 1) for binomial logistic regression [default: 0.5]; on the
+    /// margin for linear SVC [default: 0].
+    #[arg(long, allow_hyphen_values = true)]
+    pub threshold: Option<f64>,
+    /// family: auto, binomial or multinomial (logistic regression); gaussian, binomial,
+    /// poisson, gamma or tweedie (generalized linear regression, where auto is gaussian).
+    #[arg(long, default_value = "auto", value_parser = [
+        "auto", "binomial", "multinomial", "gaussian", "poisson", "gamma", "tweedie",
+    ])]
     pub family: String,
-    /// solver (linear regression): auto, l-bfgs or normal.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "l-bfgs", "normal"])]
+    /// solver: auto, l-bfgs or normal (linear regression); auto, l-bfgs or gd (multilayer
+    /// perceptron, where auto is l-bfgs); auto, adamW or gd (factorization machines, where
+    /// auto is adamW).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "l-bfgs", "normal", "gd", "adamW"])]
     pub solver: String,
-    /// k (k-means).
-    #[arg(long, default_value_t = 2)]
-    pub k: usize,
+    /// k (k-means [default: 2]; bisecting k-means [default: 4]).
+    #[arg(long)]
+    pub k: Option<usize>,
     /// initMode (k-means): k-means|| or random.
     #[arg(long, default_value = "k-means||", value_parser = ["k-means||", "random"])]
     pub init_mode: String,
@@ -202,6 +228,18 @@ pub struct TrainArgs {
     /// handleInvalid: what to do with rows holding NaN or infinity.
     #[arg(long, value_enum, default_value = "error")]
     pub handle_invalid: HandleInvalid,
+    /// Parameters of the estimators of issue 17 (naive Bayes, linear SVC, ...).
+    #[command(flatten)]
+    pub estimators: crate::cli_estimators::EstimatorArgs,
+}
+
+impl TrainArgs {
+    /// The algorithm named on the command line. Only for code that runs once one is named
+    /// (single-algorithm training); with `--pipeline` there is none, and this panics.
+    pub fn named_algorithm(&self) -> Algorithm {
+        self.algorithm
+            .expect("single-algorithm code reached without an algorithm (a --pipeline run)")
+    }
 }
 
 /// `cinder predict --model DIR --data PATH [--out PATH]`.

@@ -26,6 +26,8 @@ pub enum Trained {
     Kmeans(KMeansModel),
     /// A decision tree, random forest or GBT.
     Tree(TreeEnsembleModel),
+    /// One of the estimators of issue 17 (naive Bayes, linear SVC, ...).
+    Estimator(crate::train_estimators::EstimatorModel),
 }
 
 impl Trained {
@@ -38,7 +40,10 @@ impl Trained {
             name if TreeAlgorithm::parse(name).is_some() => {
                 Self::Tree(TreeEnsembleModel::load(dir)?)
             }
-            other => bail!("{}: {other:?} models are not evaluated here", dir.display()),
+            other => match crate::train_estimators::EstimatorModel::load(dir, other) {
+                Some(model) => Self::Estimator(model?),
+                None => bail!("{}: {other:?} models are not evaluated here", dir.display()),
+            },
         })
     }
 
@@ -49,6 +54,7 @@ impl Trained {
             Self::Linear(m) => m.save(dir)?,
             Self::Kmeans(m) => m.save(dir)?,
             Self::Tree(m) => m.save(dir)?,
+            Self::Estimator(m) => m.save(dir)?,
         }
         Ok(())
     }
@@ -60,6 +66,7 @@ impl Trained {
             Self::Linear(m) => m.coefficients.len(),
             Self::Kmeans(m) => m.centers.first().map_or(0, Vec::len),
             Self::Tree(m) => m.num_features,
+            Self::Estimator(m) => m.num_features(),
         }
     }
 
@@ -70,12 +77,16 @@ impl Trained {
             Self::Linear(m) => &m.params.columns,
             Self::Kmeans(m) => &m.params.columns,
             Self::Tree(m) => &m.params.columns,
+            Self::Estimator(m) => m.columns(),
         }
     }
 
     /// Whether it has a label (supervised).
     pub fn supervised(&self) -> bool {
-        !matches!(self, Self::Kmeans(_))
+        match self {
+            Self::Estimator(m) => m.supervised(),
+            other => !matches!(other, Self::Kmeans(_)),
+        }
     }
 
     /// Adds `prediction` (and `probability` for classifiers).
@@ -85,6 +96,7 @@ impl Trained {
             Self::Linear(m) => m.transform(data)?,
             Self::Kmeans(m) => m.transform(data)?,
             Self::Tree(m) => m.transform(data)?,
+            Self::Estimator(m) => m.transform(data)?,
         })
     }
 
@@ -139,6 +151,7 @@ impl Trained {
                 .silhouette(predicted)?;
                 json!({ "silhouette": silhouette })
             }
+            Self::Estimator(m) => m.metrics(predicted)?,
         })
     }
 }

@@ -9,6 +9,7 @@
 pub mod cert;
 pub mod cli;
 pub mod cli_check;
+pub mod cli_estimators;
 pub mod cli_ml;
 pub mod cli_pipeline;
 pub mod cli_trees;

@@ -4,6 +4,7 @@ mod commands;
 mod evaluate;
 mod inputs;
 mod train;
+mod train_estimators;
 mod train_pipeline;
 mod train_trees;
 

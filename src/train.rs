@@ -297,7 +297,7 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
         return train_als(cx, args);
     }
     let started = std::time::Instant::now();
-    let supervised = algorithm != Algorithm::Kmeans;
+    let supervised = crate::train_estimators::supervised(algorithm);
     let (data, spec) = load_for(cx, &args.input, supervised, None)?;
     let data = check_finite(
         data,
@@ -337,7 +337,7 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
                 tol: args.tol.unwrap_or(1e-6),
                 fit_intercept: args.fit_intercept,
                 standardization: args.standardization,
-                threshold: args.threshold,
+                threshold: args.threshold.unwrap_or(0.5),
                 family: match args.family.as_str() {
                     "auto" => Family::Auto,
                     "binomial" => Family::Binomial,
@@ -387,7 +387,7 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
         }
         Algorithm::Kmeans => {
             let estimator = KMeans {
-                k: args.k,
+                k: args.k.unwrap_or(2),
                 max_iter: args.max_iter.unwrap_or(20),
                 tol: args.tol.unwrap_or(1e-4),
                 seed: args.seed,
@@ -424,10 +424,24 @@ fn train_in(cx: &Context, args: &TrainArgs) -> anyhow::Result<()> {
             let (json, human, model) = crate::train_trees::fit(args, spec, &data, &mut on_iter)?;
             (json, human, Trained::Tree(model))
         }
+        Algorithm::NaiveBayes
+        | Algorithm::LinearSvc
+        | Algorithm::GeneralizedLinearRegression
+        | Algorithm::IsotonicRegression
+        | Algorithm::BisectingKmeans
+        | Algorithm::GaussianMixture
+        | Algorithm::OneVsRest
+        | Algorithm::MultilayerPerceptronClassifier
+        | Algorithm::FmClassifier
+        | Algorithm::FmRegressor => {
+            let (json, human, model) =
+                crate::train_estimators::fit(args, spec, &data, &mut on_iter)?;
+            (json, human, Trained::Estimator(model))
+        }
     };
     let fitted = started.elapsed() - loaded;
     bar.set_message("evaluating");
-    if json.to_string().contains("null") {
+    if crate::train_estimators::has_null(&json) {
         bail!(
             "{}: training produced non-finite values (NaN or infinity); check the data's scale \
              or the parameters",

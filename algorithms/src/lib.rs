@@ -22,6 +22,7 @@ pub mod persistence;
 pub mod pipeline;
 pub mod recommendation;
 pub mod regression;
+pub mod special;
 pub mod tree;
 pub mod tuning;
 pub mod validity;

@@ -33,7 +33,9 @@ pub struct OptimConfig {
     pub tol: f64,
     /// History size (Spark uses 10).
     pub memory: usize,
-    /// Per-coordinate L1 weights (non-negative); empty or all zero for plain L-BFGS.
+    /// Per-coordinate L1 weights (non-negative); empty for plain L-BFGS. Non-empty selects
+    /// OWL-QN (and its backtracking line search) even when every weight is zero: that is what
+    /// Spark's `LinearSVC` runs on its non-smooth hinge loss, where a strong-Wolfe search stalls.
     pub l1: Vec<f64>,
 }
 
@@ -163,7 +165,7 @@ fn step(
     history: &InverseHessian,
     first: bool,
 ) -> Result<Iterate, LineSearchError> {
-    let owlqn = objective.l1.iter().any(|w| *w != 0.0);
+    let owlqn = !objective.l1.is_empty();
     let mut d = history.direction(&state.adjusted_grad);
     if owlqn {
         align(&mut d, &state.adjusted_grad, objective.l1);
