@@ -180,6 +180,20 @@ pub fn check_train(args: &TrainArgs, m: &ArgMatches) -> Result<(), String> {
     }
     range("alpha", args.alpha, args.alpha >= 0.0, ">= 0")?;
     crate::cli_trees::check(algorithm, &args.trees, m)?;
+    if matches!(
+        algorithm,
+        Algorithm::GbtClassifier | Algorithm::GbtRegressor
+    ) {
+        if let Some(s) = args
+            .estimators
+            .step_size
+            .filter(|s| !(*s > 0.0 && *s <= 1.0))
+        {
+            return Err(format!(
+                "--step-size {s}: must be in (0, 1] (stepSize of GBTs)"
+            ));
+        }
+    }
     if let Some(out) = &args.out {
         check_out(out)?;
     }

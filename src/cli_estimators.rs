@@ -110,7 +110,16 @@ pub const ESTIMATOR_FLAGS: &[(&str, &[Algorithm])] = {
         ("classifier", &[Ovr]),
         ("layers", &[Mlp]),
         ("block_size", &[Mlp]),
-        ("step_size", &[Mlp, Fmc, Fmr]),
+        (
+            "step_size",
+            &[
+                Mlp,
+                Fmc,
+                Fmr,
+                Algorithm::GbtClassifier,
+                Algorithm::GbtRegressor,
+            ],
+        ),
         ("factor_size", &[Fmc, Fmr]),
         ("fit_linear", &[Fmc, Fmr]),
         ("mini_batch_fraction", &[Fmc, Fmr]),

@@ -78,9 +78,6 @@ pub struct TreeArgs {
     /// integer n or a fraction in (0, 1] [default: auto; all for GBTs].
     #[arg(long, value_name = "STRATEGY")]
     pub feature_subset_strategy: Option<String>,
-    /// stepSize (GBTs; in (0, 1]).
-    #[arg(long, default_value_t = 0.1, value_name = "F")]
-    pub step_size: f64,
     /// lossType (GBTs): logistic (classifier); squared or absolute (regressor).
     #[arg(long, value_parser = ["logistic", "squared", "absolute"])]
     pub loss_type: Option<String>,
@@ -99,7 +96,6 @@ const TREE_FLAGS: &[(&str, &[Algorithm])] = &[
     ("subsampling_rate", FORESTS_AND_GBTS),
     ("bootstrap", FORESTS),
     ("feature_subset_strategy", FORESTS_AND_GBTS),
-    ("step_size", GBTS),
     ("loss_type", GBTS),
 ];
 
@@ -162,10 +158,6 @@ pub fn check(algorithm: Algorithm, t: &TreeArgs, m: &ArgMatches) -> Result<(), S
     let r = t.subsampling_rate;
     if !(r > 0.0 && r <= 1.0) {
         return fail("subsampling-rate", r.to_string(), "in (0, 1]");
-    }
-    let s = t.step_size;
-    if !(s > 0.0 && s <= 1.0) {
-        return fail("step-size", s.to_string(), "in (0, 1]");
     }
     if let Some(strategy) = &t.feature_subset_strategy {
         cinder_algorithms::tree::FeatureSubsetStrategy::parse(strategy)

@@ -113,7 +113,7 @@ pub(crate) fn fit(
                 ..GBTRegressor::default()
             };
             gbt.boost.max_iter = args.max_iter.unwrap_or(20);
-            gbt.boost.step_size = t.step_size;
+            gbt.boost.step_size = args.estimators.step_size.unwrap_or(0.1);
             gbt.boost.loss_type = loss;
             gbt.boost.subsampling_rate = t.subsampling_rate;
             gbt.boost.feature_subset_strategy = strategy(args, FeatureSubsetStrategy::All)?;
