@@ -1,36 +1,13 @@
 //! Upper-tail probabilities of the chi-squared and F distributions (the p-values of Spark's
 //! univariate tests), from the regularized incomplete gamma and beta functions (series and
-//! Lentz continued fractions, to about 1e-14).
+//! Lentz continued fractions, to about 1e-14); `ln Γ` and the incomplete beta function are
+//! [`crate::special`]'s.
+
+use crate::special::{incomplete_beta, ln_gamma};
 
 const EPS: f64 = 1e-15;
 const TINY: f64 = 1e-300;
 const MAX_ITER: usize = 10_000;
-
-/// `ln Γ(x)` (Lanczos, g = 7, n = 9), for `x > 0`.
-pub fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut a = G[0];
-    let t = x + 7.5;
-    for (i, g) in G.iter().enumerate().skip(1) {
-        a += g / (x + i as f64);
-    }
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
-}
 
 /// The regularized upper incomplete gamma `Q(a, x)`.
 pub fn gamma_q(a: f64, x: f64) -> f64 {
@@ -78,65 +55,6 @@ pub fn gamma_q(a: f64, x: f64) -> f64 {
     }
 }
 
-fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
-    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
-    let mut c = 1.0;
-    let mut d = 1.0 - qab * x / qap;
-    if d.abs() < TINY {
-        d = TINY;
-    }
-    d = 1.0 / d;
-    let mut h = d;
-    for m in 1..MAX_ITER {
-        let m = m as f64;
-        let m2 = 2.0 * m;
-        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        h *= d * c;
-        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        let delta = d * c;
-        h *= delta;
-        if (delta - 1.0).abs() < EPS {
-            break;
-        }
-    }
-    h
-}
-
-/// The regularized incomplete beta `I_x(a, b)`.
-pub fn beta_i(a: f64, b: f64, x: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if x >= 1.0 {
-        return 1.0;
-    }
-    let front =
-        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
-    if x < (a + 1.0) / (a + b + 2.0) {
-        front * beta_fraction(a, b, x) / a
-    } else {
-        1.0 - front * beta_fraction(b, a, 1.0 - x) / b
-    }
-}
-
 /// `P(X > x)` for chi-squared with `df` degrees of freedom.
 pub fn chi_squared_sf(x: f64, df: f64) -> f64 {
     gamma_q(df / 2.0, x / 2.0)
@@ -151,7 +69,7 @@ pub fn f_sf(f: f64, d1: f64, d2: f64) -> f64 {
         return 0.0;
     }
     // P(X > f) = I_{d2 / (d2 + d1 f)}(d2/2, d1/2).
-    beta_i(d2 / 2.0, d1 / 2.0, d2 / (d2 + d1 * f))
+    incomplete_beta(d2 / (d2 + d1 * f), d2 / 2.0, d1 / 2.0)
 }
 
 #[cfg(test)]
